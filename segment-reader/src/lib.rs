@@ -1,0 +1,23 @@
+//! Readers and verifiers for Apache Kafka's on-disk formats: record batches (magic 0, 1 and 2),
+//! offset, time and transaction indexes, producer snapshots and the checkpoint files of a log dir.
+//!
+//! The parsers take byte slices and never panic on foreign bytes; files reach them through
+//! [`source`], the one module that maps or reads files. Every check reports [`Finding`]s; the
+//! library never prints. The on-disk formats are documented in docs/FORMAT.md.
+
+pub mod batch;
+pub mod be;
+pub mod checkpoint;
+pub mod compression;
+pub mod control;
+pub mod deep;
+pub mod finding;
+pub mod index;
+pub mod legacy;
+pub mod records;
+pub mod snapshot;
+pub mod timeindex;
+pub mod txnindex;
+
+pub use batch::{BatchHeader, BatchInfo, Codec, LegacyMessage};
+pub use finding::{Finding, Kind, Severity};
