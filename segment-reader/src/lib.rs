@@ -25,6 +25,8 @@ pub mod source;
 #[cfg(feature = "wip")]
 pub mod partition;
 #[cfg(feature = "wip")]
+pub mod salvage;
+#[cfg(feature = "wip")]
 pub mod segment;
 #[cfg(feature = "wip")]
 pub mod verify;

@@ -250,8 +250,13 @@ pub fn summarize(
 ) -> BatchInfo {
     let size = bytes.len() as u64;
     if let Some(h) = BatchHeader::parse(bytes).filter(|h| h.magic >= 2) {
-        let control_type =
-            if h.is_control() { crate::control::control_type(bytes.get(61..).unwrap_or(&[])) } else { None };
+        let control_type = if h.is_control() {
+            crate::control::parse_control_batch(bytes.get(61..).unwrap_or(&[]), h.records_count)
+                .ok()
+                .map(|c| c.kind.as_i16())
+        } else {
+            None
+        };
         return BatchInfo {
             position,
             size,

@@ -1,1 +1,22 @@
-fn main(){}
+//! `drkit`: the binary is flags and glue; the work happens in the library crates.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod output;
+mod progress;
+mod segments;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    if let Some(jobs) = args.jobs {
+        // Validated by clap (>= 1); building the global pool can only fail if it exists already.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
+    }
+    let code = match args.command {
+        cli::Command::Segments(cmd) => segments::run(cmd),
+    };
+    ExitCode::from(code.code())
+}
