@@ -1,1 +1,241 @@
-//! (being written)
+//! Time index (`.timeindex`) parsing and verification.
+//!
+//! 12-byte entries, `timestamp i64 | relativeOffset i32`. `LogSegment.append` keeps
+//! `maxTimestampSoFar` (largest batch max timestamp appended, raised only when strictly greater)
+//! and the offset it was seen at; whenever it adds an offset index entry it calls
+//! `timeIndex.maybeAppend(maxTimestampSoFar, shallowOffsetOfMaxTimestampSoFar)`, which appends only
+//! when the timestamp grew. On roll, close and recovery a final entry with the same pair is
+//! appended. The offset is, depending on version and path, the last offset of the batch that
+//! holds the maximum (followers, cleaner, recovery, compressed leader appends, 3.7+), a record
+//! offset inside that batch (uncompressed leader appends before 3.7), or the first/last offset of
+//! a LogAppendTime append whose batches all carry the same timestamp.
+//!
+//! The rule that holds for all of them: for entry `(ts, o)`, let `C` be the last batch whose base
+//! offset is `<= o` (the batch holding `o`); then `C.maxTimestamp == ts` and `ts` is the largest
+//! batch max timestamp from the segment start through `C`. Batches stamped -1 (no timestamp,
+//! magic 0) never raise the maximum, exactly as in Kafka where the running maximum starts at -1.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::BatchInfo;
+use crate::be;
+use crate::finding::{Finding, Kind, Severity};
+use crate::index::{real_len, report_padding};
+
+/// Size of one `.timeindex` entry.
+pub const ENTRY_SIZE: usize = 12;
+
+/// One `.timeindex` entry as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeIndexEntry {
+    pub timestamp: i64,
+    /// Offset minus the segment's base offset.
+    pub relative_offset: i32,
+}
+
+impl TimeIndexEntry {
+    /// Parses the entry at `at`; `None` when fewer than 12 bytes remain.
+    pub fn parse(buf: &[u8], at: usize) -> Option<TimeIndexEntry> {
+        Some(TimeIndexEntry { timestamp: be::i64(buf, at)?, relative_offset: be::i32(buf, at.checked_add(8)?)? })
+    }
+    pub fn offset(&self, segment_base: i64) -> i64 {
+        segment_base.saturating_add(self.relative_offset as i64)
+    }
+}
+
+/// Every whole entry with its byte position, padding included (slice to [`real_len`] to drop it).
+pub fn entries(index: &[u8]) -> impl Iterator<Item = (u64, TimeIndexEntry)> + '_ {
+    index.chunks_exact(ENTRY_SIZE).enumerate().filter_map(|(i, chunk)| {
+        TimeIndexEntry::parse(chunk, 0).map(|e| ((i * ENTRY_SIZE) as u64, e))
+    })
+}
+
+/// Real (non-padding) length of a `.timeindex`; see [`crate::index::real_len`].
+pub fn time_index_real_len(bytes: &[u8]) -> usize {
+    real_len(bytes, ENTRY_SIZE)
+}
+
+/// Streaming verifier of one segment's `.timeindex` against its batches (fed in log order).
+///
+/// Keeps the running maximum, the last batch seen and a cursor into the borrowed index: constant
+/// memory whatever the segment size.
+pub struct TimeIndexCheck<'a> {
+    file: Arc<Path>,
+    index: &'a [u8],
+    base: i64,
+    is_active: bool,
+    next: usize,
+    /// Largest batch max timestamp so far (-1 = none, as Kafka's NO_TIMESTAMP).
+    max_so_far: i64,
+    /// `(base, last, max_timestamp)` of the last batch seen.
+    last_batch: Option<(i64, i64, i64)>,
+    /// A corrupt range was skipped after `last_batch`: entries between it and the next batch
+    /// cannot be judged.
+    gap: bool,
+}
+
+impl<'a> TimeIndexCheck<'a> {
+    /// Checks size, padding and ordering, and prepares the streaming match.
+    pub fn new(file: Arc<Path>, index: &'a [u8], segment_base: i64, is_active: bool, out: &mut Vec<Finding>) -> Self {
+        if index.len() % ENTRY_SIZE != 0 {
+            let whole = (index.len() / ENTRY_SIZE * ENTRY_SIZE) as u64;
+            out.push(
+                Finding::error(
+                    Kind::TimeIndexSize,
+                    &file,
+                    format!(
+                        "time index is {} bytes, not a multiple of {ENTRY_SIZE}: {} trailing bytes are ignored",
+                        index.len(),
+                        index.len() % ENTRY_SIZE
+                    ),
+                )
+                .range(whole, index.len() as u64),
+            );
+        }
+        let real = real_len(index, ENTRY_SIZE);
+        report_padding(&file, index, ENTRY_SIZE, real, is_active, out);
+        let index = index.get(..real).unwrap_or(&[]);
+
+        let mut prev: Option<TimeIndexEntry> = None;
+        for (at, e) in entries(index) {
+            let offset = e.offset(segment_base);
+            if e.relative_offset < 0 {
+                out.push(
+                    Finding::error(
+                        Kind::TimeIndexRegression,
+                        &file,
+                        format!("time index entry offset {offset} is below the segment base offset {segment_base}"),
+                    )
+                    .at(at)
+                    .offset(offset),
+                );
+            }
+            if let Some(p) = prev {
+                if e.timestamp < p.timestamp {
+                    out.push(
+                        Finding::error(
+                            Kind::TimeIndexRegression,
+                            &file,
+                            format!(
+                                "time index timestamp {} at offset {offset} is below the previous entry's {}",
+                                e.timestamp, p.timestamp
+                            ),
+                        )
+                        .at(at)
+                        .offset(offset),
+                    );
+                }
+                if e.relative_offset < p.relative_offset {
+                    out.push(
+                        Finding::error(
+                            Kind::TimeIndexRegression,
+                            &file,
+                            format!(
+                                "time index offset {offset} is below the previous entry's {}",
+                                p.offset(segment_base)
+                            ),
+                        )
+                        .at(at)
+                        .offset(offset),
+                    );
+                }
+            }
+            prev = Some(e);
+        }
+        TimeIndexCheck {
+            file,
+            index,
+            base: segment_base,
+            is_active,
+            next: 0,
+            max_so_far: -1,
+            last_batch: None,
+            gap: false,
+        }
+    }
+
+    fn current(&self) -> Option<(u64, TimeIndexEntry)> {
+        let at = self.next.checked_mul(ENTRY_SIZE)?;
+        TimeIndexEntry::parse(self.index, at).map(|e| (at as u64, e))
+    }
+
+    /// Judges entry `e` against the batches seen so far (the last one holds its offset).
+    fn judge(&self, at: u64, e: TimeIndexEntry, out: &mut Vec<Finding>) {
+        if self.gap || e.relative_offset < 0 {
+            return;
+        }
+        let offset = e.offset(self.base);
+        let msg = match self.last_batch {
+            None => format!("time index entry ({}, offset {offset}) precedes the segment's first batch", e.timestamp),
+            Some((base, last, max_ts)) => {
+                if max_ts == e.timestamp && self.max_so_far == e.timestamp {
+                    return;
+                }
+                format!(
+                    "time index timestamp {} at offset {offset}: the batch holding it ({base}..={last}) has max timestamp {max_ts}, and the largest timestamp up to it is {}",
+                    e.timestamp, self.max_so_far
+                )
+            }
+        };
+        out.push(Finding::error(Kind::TimeIndexTimestampMismatch, &self.file, msg).at(at).offset(offset));
+    }
+
+    /// Feeds one valid batch (log order).
+    pub fn on_batch(&mut self, b: &BatchInfo, out: &mut Vec<Finding>) {
+        // Entries whose offset lies before this batch belong to the previous one.
+        while let Some((at, e)) = self.current() {
+            if e.offset(self.base) >= b.base_offset {
+                break;
+            }
+            self.judge(at, e, out);
+            self.next += 1;
+        }
+        self.gap = false;
+        self.max_so_far = self.max_so_far.max(b.max_timestamp);
+        self.last_batch = Some((b.base_offset, b.last_offset, b.max_timestamp));
+    }
+
+    /// A corrupt range the walk skipped: the batches in it are unknown, so entries whose offset
+    /// falls between the batches around it are not judged. (A skipped batch can only lower the
+    /// computed running maximum, which the equality test then still accepts for later entries.)
+    pub fn on_skipped(&mut self, _start: u64, _end: u64) {
+        self.gap = true;
+    }
+
+    /// Ends the walk; judges the entries that belong to the last batch or lie beyond it.
+    pub fn finish(mut self, out: &mut Vec<Finding>) {
+        while let Some((at, e)) = self.current() {
+            self.next += 1;
+            let offset = e.offset(self.base);
+            let beyond = match self.last_batch {
+                Some((_, last, _)) if offset > last => format!("the segment's last batch ends at offset {last}"),
+                None => "the segment has no valid batch".to_string(),
+                Some(_) => {
+                    self.judge(at, e, out);
+                    continue;
+                }
+            };
+            if self.gap {
+                continue;
+            }
+            let sev = if self.is_active { Severity::Warning } else { Severity::Error };
+            out.push(
+                Finding::new(
+                    sev,
+                    Kind::TimeIndexOffsetPastEnd,
+                    &self.file,
+                    format!("time index entry (timestamp {}, offset {offset}) is beyond the data: {beyond}", e.timestamp),
+                )
+                .at(at)
+                .offset(offset),
+            );
+        }
+    }
+}
+
+/// Finding for a segment whose `.timeindex` is absent.
+pub fn missing(time_index_file: &Arc<Path>, segment_base: i64) -> Finding {
+    Finding::info(Kind::TimeIndexMissing, time_index_file, "no .timeindex file; Kafka rebuilds it on recovery")
+        .offset(segment_base)
+}
