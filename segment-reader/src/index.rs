@@ -41,7 +41,10 @@ pub struct IndexEntry {
 impl IndexEntry {
     /// Parses the entry at `at`; `None` when fewer than 8 bytes remain.
     pub fn parse(buf: &[u8], at: usize) -> Option<IndexEntry> {
-        Some(IndexEntry { relative_offset: be::i32(buf, at)?, position: be::i32(buf, at.checked_add(4)?)? })
+        Some(IndexEntry {
+            relative_offset: be::i32(buf, at)?,
+            position: be::i32(buf, at.checked_add(4)?)?,
+        })
     }
     /// Absolute Kafka offset given the segment's base offset.
     pub fn offset(&self, segment_base: i64) -> i64 {
@@ -56,9 +59,10 @@ impl IndexEntry {
 /// [`real_len`] first and pass `&index[..real_len]` to skip it). A partial tail is ignored, as
 /// Kafka ignores it.
 pub fn entries(index: &[u8]) -> impl Iterator<Item = (u64, IndexEntry)> + '_ {
-    index.chunks_exact(ENTRY_SIZE).enumerate().filter_map(|(i, chunk)| {
-        IndexEntry::parse(chunk, 0).map(|e| ((i * ENTRY_SIZE) as u64, e))
-    })
+    index
+        .chunks_exact(ENTRY_SIZE)
+        .enumerate()
+        .filter_map(|(i, chunk)| IndexEntry::parse(chunk, 0).map(|e| ((i * ENTRY_SIZE) as u64, e)))
 }
 
 /// Length of the real (non-padding) part of an index file made of `entry_size`-byte entries.
@@ -227,7 +231,10 @@ impl<'a> OffsetIndexCheck<'a> {
                     Finding::error(
                         Kind::IndexPositionPastEnd,
                         &file,
-                        format!("index entry position {} is outside the {log_len}-byte log", e.position),
+                        format!(
+                            "index entry position {} is outside the {log_len}-byte log",
+                            e.position
+                        ),
                     )
                     .at(at)
                     .offset(offset),
@@ -318,7 +325,10 @@ impl<'a> OffsetIndexCheck<'a> {
             j += 1;
         }
         self.next = j;
-        let chunk_end = self.entry(j).filter(|_| j < n).map_or(u64::MAX, |e| e.position as u64);
+        let chunk_end = self
+            .entry(j)
+            .filter(|_| j < n)
+            .map_or(u64::MAX, |e| e.position as u64);
         let mut p = Pending {
             at: (i * ENTRY_SIZE) as u64,
             offset: e.offset(self.base),
@@ -359,7 +369,11 @@ impl<'a> OffsetIndexCheck<'a> {
                 if let Some(valid) = end_of_valid.filter(|v| c.pos >= *v) {
                     // Into the torn or preallocated tail: Kafka rebuilds an active segment's
                     // index on recovery, so there it is a warning.
-                    let sev = if self.is_active { Severity::Warning } else { Severity::Error };
+                    let sev = if self.is_active {
+                        Severity::Warning
+                    } else {
+                        Severity::Error
+                    };
                     out.push(
                         Finding::new(
                             sev,
@@ -400,7 +414,11 @@ impl<'a> OffsetIndexCheck<'a> {
                         c.chunk_last.unwrap_or(last)
                     )
                 };
-                out.push(Finding::error(Kind::IndexOffsetMismatch, &self.file, msg).at(c.at).offset(c.offset));
+                out.push(
+                    Finding::error(Kind::IndexOffsetMismatch, &self.file, msg)
+                        .at(c.at)
+                        .offset(c.offset),
+                );
             }
         }
     }
@@ -431,7 +449,10 @@ impl<'a> OffsetIndexCheck<'a> {
         if b.position < c.pos {
             if b.end() > c.pos {
                 c.resolved = true;
-                let why = format!("it falls inside the batch at {} holding offsets {}..={}", b.position, b.base_offset, b.last_offset);
+                let why = format!(
+                    "it falls inside the batch at {} holding offsets {}..={}",
+                    b.position, b.base_offset, b.last_offset
+                );
                 out.push(self.not_boundary(&c, &why));
             }
         } else if b.position == c.pos {
@@ -494,5 +515,574 @@ fn mark_skip(c: &mut Pending, s: u64, t: u64) {
 
 /// Finding for a segment whose `.index` is absent (Kafka rebuilds it on recovery).
 pub fn missing(index_file: &Arc<Path>, segment_base: i64) -> Finding {
-    Finding::info(Kind::IndexMissing, index_file, "no .index file; Kafka rebuilds it on recovery").offset(segment_base)
+    Finding::info(
+        Kind::IndexMissing,
+        index_file,
+        "no .index file; Kafka rebuilds it on recovery",
+    )
+    .offset(segment_base)
+}
+
+/// Test-only helpers shared by the index, time index, transaction index, snapshot and checkpoint
+/// tests: a sequential batch walker over real `.log` bytes, batch builders and a tiny RNG.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::batch::{BatchHeader, BatchInfo};
+    use crate::be;
+
+    /// Magic 2 batch info for synthetic tests.
+    pub fn batch(position: u64, size: u64, base: i64, last: i64, max_ts: i64) -> BatchInfo {
+        BatchInfo {
+            position,
+            size,
+            magic: 2,
+            base_offset: base,
+            last_offset: last,
+            max_timestamp: max_ts,
+            records_count: last.wrapping_sub(base).wrapping_add(1) as u32,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            attributes: 0,
+            control_type: None,
+        }
+    }
+
+    fn varint(buf: &[u8], at: &mut usize) -> Option<i64> {
+        let mut v: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let byte = *buf.get(*at)?;
+            *at += 1;
+            v |= ((byte & 0x7f) as u64) << shift;
+            if byte & 0x80 == 0 {
+                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        None
+    }
+
+    /// Control record type of an uncompressed control batch (`batch` = whole batch bytes).
+    fn control_type(batch: &[u8]) -> Option<i16> {
+        let mut at = 61;
+        varint(batch, &mut at)?; // length
+        at += 1; // attributes
+        varint(batch, &mut at)?; // timestamp delta
+        varint(batch, &mut at)?; // offset delta
+        let key_len = varint(batch, &mut at)?;
+        if key_len < 4 {
+            return None;
+        }
+        be::i16(batch, at + 2)
+    }
+
+    /// Sequential walk the way Kafka reads a log: offset + length framing, magic at 16; stops at
+    /// the first entry that does not fit. Legacy entries count as one batch each.
+    pub fn walk(log: &[u8]) -> (Vec<BatchInfo>, u64) {
+        let mut out = Vec::new();
+        let mut pos = 0usize;
+        while pos + 17 <= log.len() {
+            let (Some(off), Some(size), Some(magic)) = (
+                be::i64(log, pos),
+                be::i32(log, pos + 8),
+                be::i8(log, pos + 16),
+            ) else {
+                break;
+            };
+            if size < 14 {
+                break;
+            }
+            let end = pos + 12 + size as usize;
+            let Some(bytes) = log.get(pos..end) else {
+                break;
+            };
+            let info = if magic >= 2 {
+                let Some(h) = BatchHeader::parse(bytes) else {
+                    break;
+                };
+                let control = h.is_control() && h.codec() == crate::batch::Codec::None;
+                BatchInfo {
+                    position: pos as u64,
+                    size: bytes.len() as u64,
+                    magic,
+                    base_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                    max_timestamp: h.max_timestamp,
+                    records_count: h.records_count.max(0) as u32,
+                    partition_leader_epoch: h.partition_leader_epoch,
+                    producer_id: h.producer_id,
+                    attributes: h.attributes,
+                    control_type: if control { control_type(bytes) } else { None },
+                }
+            } else {
+                BatchInfo {
+                    position: pos as u64,
+                    size: bytes.len() as u64,
+                    magic,
+                    base_offset: off,
+                    last_offset: off,
+                    max_timestamp: if magic == 1 {
+                        be::i64(bytes, 18).unwrap_or(-1)
+                    } else {
+                        -1
+                    },
+                    records_count: 1,
+                    partition_leader_epoch: -1,
+                    producer_id: -1,
+                    attributes: be::i8(bytes, 17).unwrap_or(0) as i16,
+                    control_type: None,
+                }
+            };
+            out.push(info);
+            pos = end;
+        }
+        (out, pos as u64)
+    }
+
+    /// xorshift64*: deterministic noise for the no-panic loops.
+    pub struct Rng(pub u64);
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let n = (self.next() % (max as u64 + 1)) as usize;
+            let zeroes = self.next() % 4 == 0;
+            (0..n)
+                .map(|_| {
+                    if zeroes && self.next() % 2 == 0 {
+                        0
+                    } else {
+                        self.next() as u8
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{batch, walk, Rng};
+    use super::*;
+    use crate::finding::file_id;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn idx(entries: &[(i32, i32)]) -> Vec<u8> {
+        entries
+            .iter()
+            .flat_map(|(o, p)| o.to_be_bytes().into_iter().chain(p.to_be_bytes()))
+            .collect()
+    }
+
+    fn file() -> Arc<Path> {
+        file_id("p-0/00000000000000001000.index")
+    }
+
+    /// Runs the checker over `batches` (positions must be consistent) with base 1000.
+    fn run(index: &[u8], batches: &[BatchInfo], log_len: u64, active: bool) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut c = OffsetIndexCheck::new(file(), index, 1000, log_len, active, &mut out);
+        for b in batches {
+            c.on_batch(b, &mut out);
+        }
+        c.finish(batches.last().map_or(0, |b| b.end()), &mut out);
+        out
+    }
+
+    /// Ten batches of 100 bytes, each holding 5 offsets: batch i at 100*i, offsets 1000+5i..1004+5i.
+    fn ten() -> Vec<BatchInfo> {
+        (0..10)
+            .map(|i| batch(100 * i, 100, 1000 + 5 * i as i64, 1004 + 5 * i as i64, 0))
+            .collect()
+    }
+
+    fn only(out: &[Finding], kind: Kind) -> &Finding {
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].kind, kind, "{out:#?}");
+        &out[0]
+    }
+
+    #[test]
+    fn leader_follower_and_pre_2_0_entries_pass() {
+        // Leader: last offset of the batch at the position.
+        assert!(run(&idx(&[(9, 100), (24, 400), (39, 700)]), &ten(), 1000, false).is_empty());
+        // Follower: last offset of a later batch of the same chunk.
+        assert!(run(
+            &idx(&[(19, 100), (34, 400), (49, 700)]),
+            &ten(),
+            1000,
+            false
+        )
+        .is_empty());
+        // Kafka < 2.0: the first offset of the append.
+        assert!(run(&idx(&[(5, 100), (20, 400)]), &ten(), 1000, false).is_empty());
+    }
+
+    #[test]
+    fn size_not_multiple_of_8() {
+        let mut i = idx(&[(9, 100)]);
+        i.extend_from_slice(&[1, 2, 3]);
+        let out = run(&i, &ten(), 1000, false);
+        let f = only(&out, Kind::IndexSize);
+        assert_eq!(
+            (f.position, f.end_position, f.severity),
+            (Some(8), Some(11), Severity::Error)
+        );
+    }
+
+    #[test]
+    fn preallocated_padding_is_one_info() {
+        let mut i = idx(&[(9, 100), (24, 400)]);
+        i.resize(8 * 100, 0);
+        let out = run(&i, &ten(), 1000, true);
+        let f = only(&out, Kind::IndexPreallocated);
+        assert_eq!((f.severity, f.position), (Severity::Info, Some(16)));
+        assert!(f.message.starts_with("2 real entries"), "{}", f.message);
+        // Entry 0 itself is padding when the log holds less than one index interval.
+        let out = run(&vec![0; 80], &ten()[..1], 100, true);
+        let f = only(&out, Kind::IndexPreallocated);
+        assert_eq!(f.position, Some(0));
+        assert!(f.message.starts_with("0 real entries"));
+    }
+
+    #[test]
+    fn offsets_must_increase() {
+        let out = run(&idx(&[(9, 100), (4, 400)]), &ten(), 1000, false);
+        let order: Vec<_> = out
+            .iter()
+            .filter(|f| f.kind == Kind::IndexOffsetOrder)
+            .collect();
+        assert_eq!(order.len(), 1, "{out:#?}");
+        assert_eq!((order[0].position, order[0].offset), (Some(8), Some(1004)));
+        // Negative relative offset.
+        let out = run(&idx(&[(-1, 100)]), &ten(), 1000, false);
+        let f = only(&out, Kind::IndexOffsetOrder);
+        assert_eq!((f.position, f.offset), (Some(0), Some(999)));
+    }
+
+    #[test]
+    fn positions_must_increase() {
+        let out = run(&idx(&[(9, 400), (24, 100)]), &ten(), 1000, false);
+        let f = out
+            .iter()
+            .find(|f| f.kind == Kind::IndexPositionOrder)
+            .expect("position order");
+        assert_eq!((f.position, f.offset), (Some(8), Some(1024)));
+        assert!(
+            out.iter().all(|f| f.kind != Kind::IndexOffsetMismatch),
+            "{out:#?}"
+        );
+    }
+
+    #[test]
+    fn position_past_end() {
+        let out = run(&idx(&[(9, 100), (49, 5000)]), &ten(), 1000, false);
+        let f = only(&out, Kind::IndexPositionPastEnd);
+        assert_eq!(
+            (f.position, f.offset, f.severity),
+            (Some(8), Some(1049), Severity::Error)
+        );
+        // Inside the file but past the valid data (torn tail of the active segment): warning.
+        let out = run(&idx(&[(9, 100), (49, 1100)]), &ten(), 1200, true);
+        let f = only(&out, Kind::IndexPositionPastEnd);
+        assert_eq!(
+            (f.position, f.offset, f.severity),
+            (Some(8), Some(1049), Severity::Warning)
+        );
+    }
+
+    #[test]
+    fn entry_mid_batch() {
+        let out = run(&idx(&[(9, 100), (24, 450)]), &ten(), 1000, false);
+        let f = only(&out, Kind::IndexNotBatchBoundary);
+        assert_eq!((f.position, f.offset), (Some(8), Some(1024)));
+        assert!(f.message.contains("mid-batch"));
+    }
+
+    #[test]
+    fn offset_mismatch() {
+        // 1012 is inside the batch at 200, not the last offset of any batch in [100, 400).
+        let out = run(&idx(&[(12, 100), (24, 400)]), &ten(), 1000, false);
+        let f = only(&out, Kind::IndexOffsetMismatch);
+        assert_eq!((f.position, f.offset), (Some(0), Some(1012)));
+        // An offset of a batch beyond the next entry's position.
+        let out = run(&idx(&[(24, 100), (29, 400)]), &ten(), 1000, false);
+        let f = only(&out, Kind::IndexOffsetMismatch);
+        assert_eq!((f.position, f.offset), (Some(0), Some(1024)));
+        // The batch at the position starts after the entry's offset.
+        let out = run(&idx(&[(4, 100)]), &ten(), 1000, false);
+        let f = only(&out, Kind::IndexOffsetMismatch);
+        assert_eq!((f.position, f.offset), (Some(0), Some(1004)));
+    }
+
+    #[test]
+    fn skipped_ranges_silence_entries() {
+        // The walk lost the batches in [300, 500): an entry pointing there, or one whose chunk
+        // would need a batch from there, cannot be judged.
+        let mut bs = ten();
+        bs.retain(|b| b.position < 300 || b.position >= 500);
+        for entries in [&[(9, 100), (24, 350)][..], &[(19, 200), (34, 600)][..]] {
+            let mut out = Vec::new();
+            let index = idx(entries);
+            let mut c = OffsetIndexCheck::new(file(), &index, 1000, 1000, false, &mut out);
+            for b in &bs {
+                if b.position == 500 {
+                    c.on_skipped(300, 500);
+                }
+                c.on_batch(b, &mut out);
+            }
+            c.finish(1000, &mut out);
+            assert!(out.is_empty(), "{out:#?}");
+        }
+    }
+
+    #[test]
+    fn missing_is_info() {
+        let f = missing(&file(), 1000);
+        assert_eq!(
+            (f.kind, f.severity, f.offset),
+            (Kind::IndexMissing, Severity::Info, Some(1000))
+        );
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..2000 {
+            let index = rng.bytes(200);
+            let log_len = rng.next() % 2000;
+            let mut out = Vec::new();
+            let _ = entries(&index).count();
+            let _ = real_len(&index, 8);
+            let mut c = OffsetIndexCheck::new(
+                file(),
+                &index,
+                rng.next() as i64,
+                log_len,
+                rng.next() % 2 == 0,
+                &mut out,
+            );
+            let mut pos = 0;
+            for _ in 0..rng.next() % 20 {
+                if rng.next() % 5 == 0 {
+                    c.on_skipped(pos, pos + rng.next() % 300);
+                }
+                let size = rng.next() % 300;
+                let b = batch(
+                    pos,
+                    size,
+                    rng.next() as i64,
+                    rng.next() as i64,
+                    rng.next() as i64,
+                );
+                c.on_batch(&b, &mut out);
+                pos += size;
+            }
+            c.finish(rng.next(), &mut out);
+        }
+    }
+
+    // ----- real broker-written data -----
+
+    fn real_root() -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/kafka-real");
+        let p = if p.is_dir() {
+            p
+        } else {
+            PathBuf::from("/work/shared/kafka-real")
+        };
+        p.is_dir().then_some(p)
+    }
+
+    fn visit(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                visit(&p, found);
+            } else {
+                found.push(p);
+            }
+        }
+    }
+
+    fn base_of(name: &str, ext: &str) -> Option<i64> {
+        let stem = name.strip_suffix(ext)?;
+        (stem.len() == 20).then(|| stem.parse().ok()).flatten()
+    }
+
+    /// Verifies one partition directory with every checker of this crate's index/file modules.
+    fn verify_partition(
+        dir: &Path,
+        out: &mut Vec<Finding>,
+        shapes: &mut BTreeMap<&'static str, usize>,
+    ) {
+        use crate::checkpoint::{check_leader_epoch, check_partition_metadata, LeaderEpochCheck};
+        use crate::timeindex::TimeIndexCheck;
+        use crate::txnindex::TxnIndexCheck;
+        let read = |name: String| std::fs::read(dir.join(name)).ok();
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| base_of(&e.file_name().to_string_lossy(), ".log"))
+            .collect();
+        bases.sort();
+        let lec = file_id(dir.join("leader-epoch-checkpoint"));
+        let epochs = read("leader-epoch-checkpoint".into())
+            .and_then(|b| check_leader_epoch(&lec, &b, out))
+            .unwrap_or_default();
+        let mut epoch_check = LeaderEpochCheck::new(lec, epochs);
+        if let Some(b) = read("partition.metadata".into()) {
+            check_partition_metadata(&file_id(dir.join("partition.metadata")), &b, out);
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if base_of(&name, ".snapshot").is_some() {
+                let bytes = std::fs::read(e.path()).unwrap_or_default();
+                crate::snapshot::check_snapshot(&file_id(e.path()), &bytes, out);
+            }
+        }
+        for (n, &base) in bases.iter().enumerate() {
+            let active = n + 1 == bases.len();
+            let log = read(format!("{base:020}.log")).unwrap_or_default();
+            let (batches, valid_end) = walk(&log);
+            let index = read(format!("{base:020}.index"));
+            let tindex = read(format!("{base:020}.timeindex"));
+            let txn = read(format!("{base:020}.txnindex")).unwrap_or_default();
+            epoch_check.begin_segment(file_id(dir.join(format!("{base:020}.log"))));
+            let mut ic = index.as_deref().map(|i| {
+                OffsetIndexCheck::new(
+                    file_id(dir.join(format!("{base:020}.index"))),
+                    i,
+                    base,
+                    log.len() as u64,
+                    active,
+                    out,
+                )
+            });
+            let mut tc = tindex.as_deref().map(|t| {
+                TimeIndexCheck::new(
+                    file_id(dir.join(format!("{base:020}.timeindex"))),
+                    t,
+                    base,
+                    active,
+                    out,
+                )
+            });
+            let mut xc = TxnIndexCheck::new(
+                file_id(dir.join(format!("{base:020}.txnindex"))),
+                &txn,
+                base,
+                out,
+            );
+            for b in &batches {
+                if let Some(c) = ic.as_mut() {
+                    c.on_batch(b, out);
+                }
+                if let Some(c) = tc.as_mut() {
+                    c.on_batch(b, out);
+                }
+                xc.on_batch(b, out);
+                epoch_check.on_batch(b, out);
+            }
+            if let Some(c) = ic {
+                c.finish(valid_end, out);
+            }
+            if let Some(c) = tc {
+                c.finish(out);
+            }
+            xc.finish(out);
+            // Evidence: which writer shape each real index entry has.
+            if let Some(i) = &index {
+                for (_, e) in entries(&i[..real_len(i, ENTRY_SIZE)]) {
+                    let o = e.offset(base);
+                    let at = batches.iter().position(|b| b.position == e.position as u64);
+                    let shape = match at.map(|k| (k, &batches[k])) {
+                        Some((_, b)) if b.last_offset == o => {
+                            "leader (last offset of the batch at the position)"
+                        }
+                        Some((_, b)) if b.base_offset == o => {
+                            "pre-2.0 (base offset of the batch at the position)"
+                        }
+                        Some((k, _)) if batches[k..].iter().any(|b| b.last_offset == o) => {
+                            "follower (last offset of a later batch)"
+                        }
+                        _ => "other",
+                    };
+                    *shapes.entry(shape).or_default() += 1;
+                }
+            }
+        }
+        epoch_check.finish(out);
+    }
+
+    #[test]
+    fn real_kafka_data_verifies_clean() {
+        let Some(root) = real_root() else {
+            eprintln!("kafka-real not present; skipped");
+            return;
+        };
+        let mut files = Vec::new();
+        visit(&root, &mut files);
+        let mut dirs: Vec<PathBuf> = files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        assert!(
+            dirs.len() > 50,
+            "expected the real partitions, found {}",
+            dirs.len()
+        );
+        let mut out = Vec::new();
+        let mut shapes = BTreeMap::new();
+        for d in &dirs {
+            verify_partition(d, &mut out, &mut shapes);
+        }
+        // Log-dir checkpoint files wherever they are.
+        let mut checkpoints = 0;
+        for p in &files {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if crate::checkpoint::is_offset_checkpoint(&name) {
+                let bytes = std::fs::read(p).unwrap_or_default();
+                assert!(crate::checkpoint::check_offset_checkpoint(
+                    &file_id(p.clone()),
+                    &bytes,
+                    &mut out
+                )
+                .is_some());
+                checkpoints += 1;
+            }
+        }
+        assert!(checkpoints >= 30, "{checkpoints}");
+        let bad: Vec<_> = out
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{} findings on real data: {bad:#?}",
+            bad.len()
+        );
+        eprintln!(
+            "{} partitions, {} info findings; index entry shapes: {shapes:?}",
+            dirs.len(),
+            out.len()
+        );
+        for f in &out {
+            eprintln!("info: {} {} {}", f.kind, f.file.display(), f.message);
+        }
+        assert!(shapes.get("other").is_none(), "{shapes:?}");
+    }
 }
