@@ -205,8 +205,11 @@ fn walk(log: &[u8]) -> (Vec<Entry>, u64) {
     (entries, decoded)
 }
 
+/// (offset, position) or (timestamp, offset) pairs of an index.
+type Pairs = Vec<(i64, i64)>;
+
 /// LogSegment.recover's rules, valid for a leader that appended one batch at a time.
-fn per_batch_indexes(entries: &[Entry], rolled: bool) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+fn per_batch_indexes(entries: &[Entry], rolled: bool) -> (Pairs, Pairs) {
     let mut idx = vec![];
     let mut tidx: Vec<(i64, i64)> = vec![];
     let mut valid = 0;
@@ -234,7 +237,7 @@ fn per_batch_indexes(entries: &[Entry], rolled: bool) -> (Vec<(i64, i64)>, Vec<(
     (idx, tidx)
 }
 
-fn read_index(path: &Path, base: i64, entry: usize, padding: usize) -> Vec<(i64, i64)> {
+fn read_index(path: &Path, base: i64, entry: usize, padding: usize) -> Pairs {
     let b = fs::read(path).unwrap();
     assert!(b.len() >= padding);
     let (real, pad) = b.split_at(b.len() - padding);
