@@ -37,7 +37,10 @@ pub struct TimeIndexEntry {
 impl TimeIndexEntry {
     /// Parses the entry at `at`; `None` when fewer than 12 bytes remain.
     pub fn parse(buf: &[u8], at: usize) -> Option<TimeIndexEntry> {
-        Some(TimeIndexEntry { timestamp: be::i64(buf, at)?, relative_offset: be::i32(buf, at.checked_add(8)?)? })
+        Some(TimeIndexEntry {
+            timestamp: be::i64(buf, at)?,
+            relative_offset: be::i32(buf, at.checked_add(8)?)?,
+        })
     }
     pub fn offset(&self, segment_base: i64) -> i64 {
         segment_base.saturating_add(self.relative_offset as i64)
@@ -46,9 +49,12 @@ impl TimeIndexEntry {
 
 /// Every whole entry with its byte position, padding included (slice to [`real_len`] to drop it).
 pub fn entries(index: &[u8]) -> impl Iterator<Item = (u64, TimeIndexEntry)> + '_ {
-    index.chunks_exact(ENTRY_SIZE).enumerate().filter_map(|(i, chunk)| {
-        TimeIndexEntry::parse(chunk, 0).map(|e| ((i * ENTRY_SIZE) as u64, e))
-    })
+    index
+        .chunks_exact(ENTRY_SIZE)
+        .enumerate()
+        .filter_map(|(i, chunk)| {
+            TimeIndexEntry::parse(chunk, 0).map(|e| ((i * ENTRY_SIZE) as u64, e))
+        })
 }
 
 /// Real (non-padding) length of a `.timeindex`; see [`crate::index::real_len`].
@@ -77,7 +83,13 @@ pub struct TimeIndexCheck<'a> {
 
 impl<'a> TimeIndexCheck<'a> {
     /// Checks size, padding and ordering, and prepares the streaming match.
-    pub fn new(file: Arc<Path>, index: &'a [u8], segment_base: i64, is_active: bool, out: &mut Vec<Finding>) -> Self {
+    pub fn new(
+        file: Arc<Path>,
+        index: &'a [u8],
+        segment_base: i64,
+        is_active: bool,
+        out: &mut Vec<Finding>,
+    ) -> Self {
         if index.len() % ENTRY_SIZE != 0 {
             let whole = (index.len() / ENTRY_SIZE * ENTRY_SIZE) as u64;
             out.push(
@@ -167,7 +179,10 @@ impl<'a> TimeIndexCheck<'a> {
         }
         let offset = e.offset(self.base);
         let msg = match self.last_batch {
-            None => format!("time index entry ({}, offset {offset}) precedes the segment's first batch", e.timestamp),
+            None => format!(
+                "time index entry ({}, offset {offset}) precedes the segment's first batch",
+                e.timestamp
+            ),
             Some((base, last, max_ts)) => {
                 if max_ts == e.timestamp && self.max_so_far == e.timestamp {
                     return;
@@ -178,7 +193,11 @@ impl<'a> TimeIndexCheck<'a> {
                 )
             }
         };
-        out.push(Finding::error(Kind::TimeIndexTimestampMismatch, &self.file, msg).at(at).offset(offset));
+        out.push(
+            Finding::error(Kind::TimeIndexTimestampMismatch, &self.file, msg)
+                .at(at)
+                .offset(offset),
+        );
     }
 
     /// Feeds one valid batch (log order).
@@ -209,7 +228,9 @@ impl<'a> TimeIndexCheck<'a> {
             self.next += 1;
             let offset = e.offset(self.base);
             let beyond = match self.last_batch {
-                Some((_, last, _)) if offset > last => format!("the segment's last batch ends at offset {last}"),
+                Some((_, last, _)) if offset > last => {
+                    format!("the segment's last batch ends at offset {last}")
+                }
                 None => "the segment has no valid batch".to_string(),
                 Some(_) => {
                     self.judge(at, e, out);
@@ -219,7 +240,11 @@ impl<'a> TimeIndexCheck<'a> {
             if self.gap {
                 continue;
             }
-            let sev = if self.is_active { Severity::Warning } else { Severity::Error };
+            let sev = if self.is_active {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
             out.push(
                 Finding::new(
                     sev,
@@ -236,6 +261,206 @@ impl<'a> TimeIndexCheck<'a> {
 
 /// Finding for a segment whose `.timeindex` is absent.
 pub fn missing(time_index_file: &Arc<Path>, segment_base: i64) -> Finding {
-    Finding::info(Kind::TimeIndexMissing, time_index_file, "no .timeindex file; Kafka rebuilds it on recovery")
-        .offset(segment_base)
+    Finding::info(
+        Kind::TimeIndexMissing,
+        time_index_file,
+        "no .timeindex file; Kafka rebuilds it on recovery",
+    )
+    .offset(segment_base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::file_id;
+    use crate::index::test_support::{batch, Rng};
+
+    fn tidx(entries: &[(i64, i32)]) -> Vec<u8> {
+        entries
+            .iter()
+            .flat_map(|(t, o)| t.to_be_bytes().into_iter().chain(o.to_be_bytes()))
+            .collect()
+    }
+
+    fn file() -> Arc<Path> {
+        file_id("p-0/00000000000000001000.timeindex")
+    }
+
+    fn run(index: &[u8], batches: &[BatchInfo], active: bool) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut c = TimeIndexCheck::new(file(), index, 1000, active, &mut out);
+        for b in batches {
+            c.on_batch(b, &mut out);
+        }
+        c.finish(&mut out);
+        out
+    }
+
+    /// Batches of 5 offsets at base 1000 with the given max timestamps.
+    fn batches(ts: &[i64]) -> Vec<BatchInfo> {
+        ts.iter()
+            .enumerate()
+            .map(|(i, t)| {
+                batch(
+                    100 * i as u64,
+                    100,
+                    1000 + 5 * i as i64,
+                    1004 + 5 * i as i64,
+                    *t,
+                )
+            })
+            .collect()
+    }
+
+    fn only(out: &[Finding], kind: Kind) -> &Finding {
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].kind, kind, "{out:#?}");
+        &out[0]
+    }
+
+    #[test]
+    fn kafka_shapes_pass() {
+        let bs = batches(&[10, 30, 20, 50, 40, 60]);
+        // Shallow (batch last offset) entries, then the roll entry.
+        assert!(run(&tidx(&[(30, 9), (50, 19), (60, 29)]), &bs, false).is_empty());
+        // Record-level offsets inside the batch holding the maximum (uncompressed leader < 3.7).
+        assert!(run(&tidx(&[(30, 6), (50, 16), (60, 25)]), &bs, false).is_empty());
+        // Entry written later than the maximum was reached (maybeAppend of an unchanged maximum
+        // never appends, so only one entry per value).
+        assert!(run(&tidx(&[(30, 9)]), &bs, false).is_empty());
+        // Batches without timestamps (-1) never raise the maximum.
+        let bs = batches(&[-1, -1, 7, -1]);
+        assert!(run(&tidx(&[(7, 14)]), &bs, false).is_empty());
+        // LogAppendTime append of several batches with one timestamp: first or last offset.
+        let bs = batches(&[5, 9, 9, 9]);
+        assert!(run(&tidx(&[(5, 4), (9, 5)]), &bs, false).is_empty());
+        assert!(run(&tidx(&[(5, 4), (9, 19)]), &bs, false).is_empty());
+    }
+
+    #[test]
+    fn size_not_multiple_of_12() {
+        let mut i = tidx(&[(30, 9)]);
+        i.push(1);
+        let out = run(&i, &batches(&[10, 30]), false);
+        let f = only(&out, Kind::TimeIndexSize);
+        assert_eq!((f.position, f.end_position), (Some(12), Some(13)));
+    }
+
+    #[test]
+    fn preallocated_padding_is_one_info() {
+        let mut i = tidx(&[(30, 9)]);
+        i.resize(12 * 50, 0);
+        let out = run(&i, &batches(&[10, 30, 20]), true);
+        let f = only(&out, Kind::IndexPreallocated);
+        assert_eq!((f.severity, f.position), (Severity::Info, Some(12)));
+        assert!(f.message.starts_with("1 real entries"));
+    }
+
+    #[test]
+    fn regression() {
+        let bs = batches(&[10, 30, 20, 50]);
+        let out = run(&tidx(&[(50, 19), (30, 9)]), &bs, false);
+        let reg: Vec<_> = out
+            .iter()
+            .filter(|f| f.kind == Kind::TimeIndexRegression)
+            .collect();
+        assert_eq!(reg.len(), 2, "{out:#?}"); // timestamp and offset both go back
+        assert!(reg
+            .iter()
+            .all(|f| f.position == Some(12) && f.offset == Some(1009)));
+        let out = run(&tidx(&[(5, -3)]), &bs, false);
+        let f = only(&out, Kind::TimeIndexRegression);
+        assert_eq!((f.position, f.offset), (Some(0), Some(997)));
+    }
+
+    #[test]
+    fn timestamp_mismatch() {
+        let bs = batches(&[10, 30, 20, 50]);
+        // Not the batch's max timestamp.
+        let out = run(&tidx(&[(30, 9), (45, 19)]), &bs, false);
+        let f = only(&out, Kind::TimeIndexTimestampMismatch);
+        assert_eq!((f.position, f.offset), (Some(12), Some(1019)));
+        // The batch's max, but not the maximum so far (offset points past where it was reached
+        // into a batch with a smaller timestamp: a lookup would skip records).
+        let out = run(&tidx(&[(30, 14)]), &bs, false);
+        let f = only(&out, Kind::TimeIndexTimestampMismatch);
+        assert_eq!((f.position, f.offset), (Some(0), Some(1014)));
+        // A final (roll) entry that is not the segment's maximum.
+        let out = run(&tidx(&[(30, 9), (49, 19)]), &bs, false);
+        let f = only(&out, Kind::TimeIndexTimestampMismatch);
+        assert_eq!((f.position, f.offset), (Some(12), Some(1019)));
+    }
+
+    #[test]
+    fn offset_past_end() {
+        let bs = batches(&[10, 30]);
+        let out = run(&tidx(&[(30, 9), (40, 12)]), &bs, false);
+        let f = only(&out, Kind::TimeIndexOffsetPastEnd);
+        assert_eq!(
+            (f.position, f.offset, f.severity),
+            (Some(12), Some(1012), Severity::Error)
+        );
+        let out = run(&tidx(&[(30, 9), (40, 12)]), &bs, true);
+        assert_eq!(
+            only(&out, Kind::TimeIndexOffsetPastEnd).severity,
+            Severity::Warning
+        );
+    }
+
+    #[test]
+    fn skipped_range_silences_entries_in_it() {
+        let bs = batches(&[10, 30, 20, 50]);
+        let mut out = Vec::new();
+        let index = tidx(&[(30, 9), (45, 12)]);
+        let mut c = TimeIndexCheck::new(file(), &index, 1000, false, &mut out);
+        for b in bs.iter().filter(|b| b.position != 200) {
+            if b.position == 300 {
+                c.on_skipped(200, 300);
+            }
+            c.on_batch(b, &mut out);
+        }
+        c.finish(&mut out);
+        assert!(out.is_empty(), "{out:#?}");
+    }
+
+    #[test]
+    fn missing_is_info() {
+        let f = missing(&file(), 1000);
+        assert_eq!(
+            (f.kind, f.severity),
+            (Kind::TimeIndexMissing, Severity::Info)
+        );
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..2000 {
+            let index = rng.bytes(200);
+            let _ = entries(&index).count();
+            let _ = time_index_real_len(&index);
+            let mut out = Vec::new();
+            let mut c = TimeIndexCheck::new(
+                file(),
+                &index,
+                rng.next() as i64,
+                rng.next() % 2 == 0,
+                &mut out,
+            );
+            for i in 0..rng.next() % 20 {
+                if rng.next() % 5 == 0 {
+                    c.on_skipped(i, i + 1);
+                }
+                let b = batch(
+                    i * 100,
+                    100,
+                    rng.next() as i64,
+                    rng.next() as i64,
+                    rng.next() as i64,
+                );
+                c.on_batch(&b, &mut out);
+            }
+            c.finish(&mut out);
+        }
+    }
 }
