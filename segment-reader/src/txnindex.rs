@@ -69,7 +69,12 @@ pub struct TxnIndexCheck<'a> {
 
 impl<'a> TxnIndexCheck<'a> {
     /// Checks size, versions and ordering. Pass an empty slice when the file does not exist.
-    pub fn new(file: Arc<Path>, index: &'a [u8], segment_base: i64, out: &mut Vec<Finding>) -> Self {
+    pub fn new(
+        file: Arc<Path>,
+        index: &'a [u8],
+        segment_base: i64,
+        out: &mut Vec<Finding>,
+    ) -> Self {
         let whole = index.len() / ENTRY_SIZE * ENTRY_SIZE;
         if whole != index.len() {
             out.push(
@@ -93,27 +98,49 @@ impl<'a> TxnIndexCheck<'a> {
                     Finding::error(
                         Kind::TxnIndexBadVersion,
                         &file,
-                        format!("aborted transaction entry has version {}, Kafka knows only 0", t.version),
+                        format!(
+                            "aborted transaction entry has version {}, Kafka knows only 0",
+                            t.version
+                        ),
                     )
                     .at(at)
                     .offset(t.last_offset),
                 );
             }
             let why = if t.last_offset < segment_base {
-                Some(format!("lastOffset {} is below the segment base offset {segment_base}", t.last_offset))
+                Some(format!(
+                    "lastOffset {} is below the segment base offset {segment_base}",
+                    t.last_offset
+                ))
             } else if let Some(p) = prev.filter(|p| t.last_offset <= *p) {
-                Some(format!("lastOffset {} does not increase over the previous entry's {p}", t.last_offset))
+                Some(format!(
+                    "lastOffset {} does not increase over the previous entry's {p}",
+                    t.last_offset
+                ))
             } else if t.first_offset > t.last_offset {
-                Some(format!("firstOffset {} is above lastOffset {}", t.first_offset, t.last_offset))
+                Some(format!(
+                    "firstOffset {} is above lastOffset {}",
+                    t.first_offset, t.last_offset
+                ))
             } else {
                 None
             };
             if let Some(why) = why {
-                out.push(Finding::error(Kind::TxnIndexOrder, &file, why).at(at).offset(t.last_offset));
+                out.push(
+                    Finding::error(Kind::TxnIndexOrder, &file, why)
+                        .at(at)
+                        .offset(t.last_offset),
+                );
             }
             prev = Some(t.last_offset);
         }
-        TxnIndexCheck { file, index, next: 0, prev_last: None, gap: false }
+        TxnIndexCheck {
+            file,
+            index,
+            next: 0,
+            prev_last: None,
+            gap: false,
+        }
     }
 
     fn current(&self) -> Option<(u64, AbortedTxn)> {
@@ -147,7 +174,12 @@ impl<'a> TxnIndexCheck<'a> {
             if t.last_offset >= b.base_offset {
                 break;
             }
-            self.no_marker(at, &t, "which is not the offset of an ABORT marker in this segment", out);
+            self.no_marker(
+                at,
+                &t,
+                "which is not the offset of an ABORT marker in this segment",
+                out,
+            );
             self.next += 1;
         }
         self.gap = false;
@@ -155,7 +187,10 @@ impl<'a> TxnIndexCheck<'a> {
             match self.current() {
                 Some((at, t)) if t.last_offset == b.base_offset => {
                     if t.producer_id != b.producer_id {
-                        let why = format!("but the ABORT marker there belongs to producer {}", b.producer_id);
+                        let why = format!(
+                            "but the ABORT marker there belongs to producer {}",
+                            b.producer_id
+                        );
                         self.no_marker(at, &t, &why, out);
                     }
                     self.next += 1;
@@ -189,8 +224,194 @@ impl<'a> TxnIndexCheck<'a> {
     /// Ends the walk; entries left over name offsets past the segment's last batch.
     pub fn finish(mut self, out: &mut Vec<Finding>) {
         while let Some((at, t)) = self.current() {
-            self.no_marker(at, &t, "which is not the offset of an ABORT marker in this segment", out);
+            self.no_marker(
+                at,
+                &t,
+                "which is not the offset of an ABORT marker in this segment",
+                out,
+            );
             self.next += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{file_id, Severity};
+    use crate::index::test_support::{batch, Rng};
+
+    fn entry(version: i16, pid: i64, first: i64, last: i64) -> Vec<u8> {
+        let mut v = version.to_be_bytes().to_vec();
+        for x in [pid, first, last, first] {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+        v
+    }
+
+    fn file() -> Arc<Path> {
+        file_id("p-0/00000000000000001000.txnindex")
+    }
+
+    /// A control batch at offset `off` (position 100*(off-1000)), ABORT (0) or COMMIT (1).
+    fn marker(off: i64, pid: i64, kind: i16) -> BatchInfo {
+        let mut b = batch(100 * (off - 1000) as u64, 100, off, off, 0);
+        b.attributes = 0x30;
+        b.producer_id = pid;
+        b.control_type = Some(kind);
+        b
+    }
+
+    fn data(off: i64, pid: i64) -> BatchInfo {
+        let mut b = batch(100 * (off - 1000) as u64, 100, off, off, 0);
+        b.attributes = 0x10;
+        b.producer_id = pid;
+        b
+    }
+
+    /// Log: 1000 data(p7), 1001 ABORT(p7), 1002 data(p8), 1003 COMMIT(p8), 1004 data(p9), 1005 ABORT(p9).
+    fn log() -> Vec<BatchInfo> {
+        vec![
+            data(1000, 7),
+            marker(1001, 7, 0),
+            data(1002, 8),
+            marker(1003, 8, 1),
+            data(1004, 9),
+            marker(1005, 9, 0),
+        ]
+    }
+
+    fn run(index: &[u8], batches: &[BatchInfo]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut c = TxnIndexCheck::new(file(), index, 1000, &mut out);
+        for b in batches {
+            c.on_batch(b, &mut out);
+        }
+        c.finish(&mut out);
+        out
+    }
+
+    fn only(out: &[Finding], kind: Kind) -> &Finding {
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].kind, kind, "{out:#?}");
+        &out[0]
+    }
+
+    fn good() -> Vec<u8> {
+        [entry(0, 7, 1000, 1001), entry(0, 9, 1004, 1005)].concat()
+    }
+
+    #[test]
+    fn consistent_index_passes() {
+        assert!(run(&good(), &log()).is_empty());
+        assert_eq!(entries(&good()).count(), 2);
+        // No aborts, no file.
+        assert!(run(&[], &[data(1000, 1), marker(1001, 1, 1)]).is_empty());
+    }
+
+    #[test]
+    fn partial_tail() {
+        let mut i = good();
+        i.extend_from_slice(&[0, 0, 1]);
+        let out = run(&i, &log());
+        let f = only(&out, Kind::TxnIndexSize);
+        assert_eq!((f.severity, f.position), (Severity::Warning, Some(68)));
+    }
+
+    #[test]
+    fn bad_version() {
+        let i = [entry(0, 7, 1000, 1001), entry(3, 9, 1004, 1005)].concat();
+        let out = run(&i, &log());
+        let f = only(&out, Kind::TxnIndexBadVersion);
+        assert_eq!((f.position, f.offset), (Some(34), Some(1005)));
+    }
+
+    #[test]
+    fn order() {
+        let i = [entry(0, 9, 1004, 1005), entry(0, 7, 1000, 1001)].concat();
+        let out = run(&i, &log());
+        let f = out
+            .iter()
+            .find(|f| f.kind == Kind::TxnIndexOrder)
+            .expect("order");
+        assert_eq!((f.position, f.offset), (Some(34), Some(1001)));
+        let out = run(&entry(0, 7, 900, 999), &[]);
+        let f = out
+            .iter()
+            .find(|f| f.kind == Kind::TxnIndexOrder)
+            .expect("below base");
+        assert_eq!((f.position, f.offset), (Some(0), Some(999)));
+    }
+
+    #[test]
+    fn no_marker() {
+        // lastOffset names the COMMIT marker.
+        let i = [
+            entry(0, 7, 1000, 1001),
+            entry(0, 8, 1002, 1003),
+            entry(0, 9, 1004, 1005),
+        ]
+        .concat();
+        let out = run(&i, &log());
+        let f = only(&out, Kind::TxnIndexNoMarker);
+        assert_eq!((f.position, f.offset), (Some(34), Some(1003)));
+        // Wrong producer at the ABORT marker.
+        let i = [entry(0, 7, 1000, 1001), entry(0, 5, 1004, 1005)].concat();
+        let out = run(&i, &log());
+        let f = only(&out, Kind::TxnIndexNoMarker);
+        assert_eq!((f.position, f.offset), (Some(34), Some(1005)));
+        // Past the segment's end.
+        let i = [good(), entry(0, 9, 1006, 1010)].concat();
+        let out = run(&i, &log());
+        let f = only(&out, Kind::TxnIndexNoMarker);
+        assert_eq!((f.position, f.offset), (Some(68), Some(1010)));
+    }
+
+    #[test]
+    fn missing_entry() {
+        let out = run(&entry(0, 9, 1004, 1005), &log());
+        let f = only(&out, Kind::TxnIndexMissingEntry);
+        assert_eq!((f.position, f.offset), (Some(0), Some(1001)));
+        // A marker the cleaner kept after removing its transaction carries a delete horizon.
+        let mut bs = log();
+        bs[1].attributes |= 0x40;
+        assert!(run(&entry(0, 9, 1004, 1005), &bs).is_empty());
+    }
+
+    #[test]
+    fn skipped_range_hides_marker() {
+        let mut out = Vec::new();
+        let index = good();
+        let mut c = TxnIndexCheck::new(file(), &index, 1000, &mut out);
+        for b in log().iter().filter(|b| b.base_offset != 1001) {
+            if b.base_offset == 1002 {
+                c.on_skipped(100, 200);
+            }
+            c.on_batch(b, &mut out);
+        }
+        c.finish(&mut out);
+        assert!(out.is_empty(), "{out:#?}");
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x0bad_cafe_f00d_d00d);
+        for _ in 0..2000 {
+            let index = rng.bytes(300);
+            let _ = entries(&index).count();
+            let mut out = Vec::new();
+            let mut c = TxnIndexCheck::new(file(), &index, rng.next() as i64, &mut out);
+            for _ in 0..rng.next() % 20 {
+                if rng.next() % 5 == 0 {
+                    c.on_skipped(0, 1);
+                }
+                let mut b = batch(0, 100, rng.next() as i64, rng.next() as i64, 0);
+                b.attributes = rng.next() as i16;
+                b.producer_id = (rng.next() % 3) as i64;
+                b.control_type = Some((rng.next() % 3) as i16);
+                c.on_batch(&b, &mut out);
+            }
+            c.finish(&mut out);
         }
     }
 }
