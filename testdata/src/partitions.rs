@@ -306,6 +306,17 @@ pub fn compacted() -> Result<Partition> {
             p.append_no_roll(chunk);
         }
     }
+    // Producer snapshots were taken at the original rolls, before any cleaning, so they describe
+    // the original log: replay it to get them.
+    let mut original = Partition::new("original", usize::MAX);
+    for (props, recs) in &orig {
+        let first = recs[0].offset;
+        if bases[1..].contains(&first) {
+            original.roll(first);
+        }
+        original.append_no_roll(vec![Shallow::v2(v2::encode(props, recs)?)]);
+    }
+    p.snapshots = original.snapshots;
     // The leader epoch cache remembers where epoch 0 began when the records were produced, not
     // where the first record that survived cleaning sits.
     p.leader_epochs = vec![(0, 0)];

@@ -42,6 +42,8 @@ struct Entry {
     /// For control batches: the control type of the (single) record.
     control_type: Option<i16>,
     producer_id: i64,
+    /// Offsets of the first and last record actually present (magic 2).
+    record_span: Option<(i64, i64)>,
 }
 
 /// Decodes a legacy message set (possibly nested in a wrapper) and returns its messages'
@@ -182,6 +184,11 @@ fn walk(log: &[u8]) -> (Vec<Entry>, u64) {
                 attrs,
                 control_type,
                 producer_id: i64_at(b, 43),
+                record_span: set
+                    .records
+                    .first()
+                    .zip(set.records.last())
+                    .map(|(f, l)| (f.offset, l.offset)),
             });
         } else {
             let msgs = legacy_messages(b, magic);
@@ -197,6 +204,7 @@ fn walk(log: &[u8]) -> (Vec<Entry>, u64) {
                 attrs: i16::from(b[17]),
                 control_type: None,
                 producer_id: -1,
+                record_span: None,
             });
         }
         pos += size;
@@ -478,6 +486,16 @@ fn special_cases_are_present() {
         .iter()
         .any(|(e, _)| e.records > 0 && e.records < (e.last - e.first + 1) as u64));
     assert!(c.iter().any(|(e, _)| e.records == 0));
+    assert!(
+        c.iter()
+            .any(|(e, _)| e.record_span.is_some_and(|s| s.0 > e.first)),
+        "first record removed"
+    );
+    assert!(
+        c.iter()
+            .any(|(e, _)| e.record_span.is_some_and(|s| s.1 < e.last)),
+        "last record removed"
+    );
     assert!(
         c.iter()
             .any(|(e, b)| e.attrs & 0x40 != 0 && i64_at(b, 27) > e.max_ts),
