@@ -9,6 +9,7 @@ pub mod batch;
 pub mod be;
 pub mod checkpoint;
 pub mod compression;
+pub mod consumer_offsets;
 pub mod control;
 pub mod deep;
 pub mod finding;
