@@ -683,8 +683,18 @@ mod tests {
 
     /// Runs the checker over `batches` (positions must be consistent) with base 1000.
     fn run(index: &[u8], batches: &[BatchInfo], log_len: u64, active: bool) -> Vec<Finding> {
+        run_at(1000, index, batches, log_len, active)
+    }
+
+    fn run_at(
+        base: i64,
+        index: &[u8],
+        batches: &[BatchInfo],
+        log_len: u64,
+        active: bool,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut c = OffsetIndexCheck::new(file(), index, 1000, log_len, active, &mut out);
+        let mut c = OffsetIndexCheck::new(file(), index, base, log_len, active, &mut out);
         for b in batches {
             c.on_batch(b, &mut out);
         }
@@ -742,7 +752,7 @@ mod tests {
         assert_eq!((f.severity, f.position), (Severity::Info, Some(16)));
         assert!(f.message.starts_with("2 real entries"), "{}", f.message);
         // Entry 0 itself is padding when the log holds less than one index interval.
-        let out = run(&vec![0; 80], &ten()[..1], 100, true);
+        let out = run(&[0; 80], &ten()[..1], 100, true);
         let f = only(&out, Kind::IndexPreallocated);
         assert_eq!(f.position, Some(0));
         assert!(f.message.starts_with("0 real entries"));
@@ -998,6 +1008,10 @@ mod tests {
                 c.finish(out);
             }
             xc.finish(out);
+            if let Some(t) = &tindex {
+                *shapes.entry("timeindex entries checked").or_default() +=
+                    crate::timeindex::time_index_real_len(t) / crate::timeindex::ENTRY_SIZE;
+            }
             // Evidence: which writer shape each real index entry has.
             if let Some(i) = &index {
                 for (_, e) in entries(&i[..real_len(i, ENTRY_SIZE)]) {
@@ -1020,6 +1034,45 @@ mod tests {
             }
         }
         epoch_check.finish(out);
+    }
+
+    /// The checks are not vacuous on real data: one changed entry in a real leader index and a
+    /// real time index is caught.
+    #[test]
+    fn real_index_with_planted_damage_is_caught() {
+        let Some(root) = real_root() else { return };
+        let dir = root.join("dipendrasaini__kafka-learnning-series/tmp/kafka-logs-1/invoice-1");
+        let (Ok(log), Ok(mut index), Ok(mut tindex)) = (
+            std::fs::read(dir.join("00000000000000000000.log")),
+            std::fs::read(dir.join("00000000000000000000.index")),
+            std::fs::read(dir.join("00000000000000000000.timeindex")),
+        ) else {
+            return;
+        };
+        let (batches, end) = walk(&log);
+        let clean = run_at(0, &index, &batches, log.len() as u64, false);
+        assert!(clean.is_empty(), "{clean:#?}");
+        // Entry 3's offset one lower: no batch ends there.
+        let rel = i32::from_be_bytes(index[24..28].try_into().unwrap()) - 1;
+        index[24..28].copy_from_slice(&rel.to_be_bytes());
+        let mut out = Vec::new();
+        let mut c = OffsetIndexCheck::new(file(), &index, 0, log.len() as u64, false, &mut out);
+        batches.iter().for_each(|b| c.on_batch(b, &mut out));
+        c.finish(end, &mut out);
+        let f = only(&out, Kind::IndexOffsetMismatch);
+        assert_eq!((f.position, f.offset), (Some(24), Some(rel as i64)));
+        // Time index entry 2's timestamp one higher.
+        let ts = i64::from_be_bytes(tindex[24..32].try_into().unwrap()) + 1;
+        tindex[24..32].copy_from_slice(&ts.to_be_bytes());
+        let mut out = Vec::new();
+        let mut c = crate::timeindex::TimeIndexCheck::new(file(), &tindex, 0, false, &mut out);
+        batches.iter().for_each(|b| c.on_batch(b, &mut out));
+        c.finish(&mut out);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(
+            (out[0].kind, out[0].position),
+            (Kind::TimeIndexTimestampMismatch, Some(24))
+        );
     }
 
     #[test]
@@ -1083,6 +1136,6 @@ mod tests {
         for f in &out {
             eprintln!("info: {} {} {}", f.kind, f.file.display(), f.message);
         }
-        assert!(shapes.get("other").is_none(), "{shapes:?}");
+        assert!(!shapes.contains_key("other"), "{shapes:?}");
     }
 }
