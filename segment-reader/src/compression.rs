@@ -24,6 +24,10 @@ pub const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 const XERIAL_HEADER_LEN: usize = 16;
 
 const LZ4_MAGIC: u32 = 0x184D_2204;
+/// Upper bound on snappy's expansion (a 3-byte copy element yields at most 64 bytes).
+const SNAPPY_MAX_RATIO: usize = 22;
+/// Upper bound on an LZ4 block's expansion (each extra length byte adds at most 255).
+const LZ4_MAX_RATIO: usize = 256;
 /// LZ4 back-references reach at most this far, so a linked block needs no more history.
 const LZ4_WINDOW: usize = 64 * 1024;
 
@@ -244,6 +248,19 @@ fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), sna
             max: limit as u64,
         });
     }
+    // The buffer is zero-filled to the declared length before decoding, so a five-byte block
+    // claiming a gigabyte would cost a gigabyte of memset. No snappy element expands more than
+    // 64 bytes from 3, so a declared length beyond that ratio is a lie the decoder would reject.
+    let plausible = block
+        .len()
+        .saturating_mul(SNAPPY_MAX_RATIO)
+        .saturating_add(16);
+    if len > plausible {
+        return Err(snap::Error::TooBig {
+            given: len as u64,
+            max: plausible as u64,
+        });
+    }
     out.resize(start + len, 0);
     let tail = out.get_mut(start..).unwrap_or_default();
     let n = snap::raw::Decoder::new().decompress(block, tail)?;
@@ -378,7 +395,10 @@ fn lz4_frame(
                 limit,
             });
         }
-        out.resize(out_start + max_block, 0);
+        // Zero-fill only what the block could possibly produce (LZ4 expands at most ~255:1), so
+        // thousands of tiny blocks cannot each cost a full block-size memset.
+        let room = max_block.min(size.saturating_mul(LZ4_MAX_RATIO).saturating_add(16));
+        out.resize(out_start + room, 0);
         let (history, tail) = out.split_at_mut(out_start);
         let dict = if independent {
             &[][..]

@@ -151,6 +151,17 @@ pub fn parse_control_batch(
     })
 }
 
+/// The type id of a control batch's record, for the shallow walk, which only needs to know which
+/// batches are ABORT markers. `None` when the record or its key does not parse; the deep check
+/// ([`parse_control_batch`]) says why.
+pub fn control_type(records: &[u8]) -> Option<i16> {
+    let mut pos = 0;
+    let key = read_record(records, &mut pos).ok()?.key?;
+    let version = crate::be::i16(key, 0)?;
+    (version >= 0).then_some(())?;
+    crate::be::i16(key, 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +218,13 @@ mod tests {
                 kind: ControlType::LeaderChange,
                 coordinator_epoch: None
             })
+        );
+        assert_eq!(control_type(&commit), Some(1));
+        assert_eq!(control_type(&lc), Some(2));
+        assert_eq!(control_type(&commit[..3]), None);
+        assert_eq!(
+            control_type(&encode_record(0, 0, Some(b"\xff\xff\x00\x01"), None, &[])),
+            None
         );
         let unknown = marker(99, None);
         assert_eq!(
@@ -303,6 +321,7 @@ mod tests {
             };
             buf.truncate(next() as usize % (buf.len() + 2));
             let _ = parse_control_batch(&buf, (next() % 3) as i32);
+            let _ = control_type(&buf);
         }
     }
 }
