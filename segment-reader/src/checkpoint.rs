@@ -690,7 +690,7 @@ mod tests {
         let alphabet = b"0123456789 -\n\r:abcdefghijklmnopqrstuvwxyz_=ABCDEF\xff";
         for _ in 0..3000 {
             let raw = rng.bytes(120);
-            let text: Vec<u8> = if rng.next() % 2 == 0 {
+            let text: Vec<u8> = if rng.one_in(2) {
                 raw
             } else {
                 raw.iter()

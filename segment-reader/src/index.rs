@@ -178,8 +178,9 @@ impl<'a> OffsetIndexCheck<'a> {
         is_active: bool,
         out: &mut Vec<Finding>,
     ) -> Self {
-        if index.len() % ENTRY_SIZE != 0 {
-            let whole = (index.len() / ENTRY_SIZE * ENTRY_SIZE) as u64;
+        let tail = index.len() % ENTRY_SIZE;
+        if tail != 0 {
+            let whole = (index.len() - tail) as u64;
             out.push(
                 Finding::error(
                     Kind::IndexSize,
@@ -187,7 +188,7 @@ impl<'a> OffsetIndexCheck<'a> {
                     format!(
                         "index is {} bytes, not a multiple of {ENTRY_SIZE}: {} trailing bytes are ignored",
                         index.len(),
-                        index.len() % ENTRY_SIZE
+                        tail
                     ),
                 )
                 .range(whole, index.len() as u64),
@@ -646,12 +647,17 @@ pub(crate) mod test_support {
             self.0 ^= self.0 >> 27;
             self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
         }
+        /// True once in `n` draws on average.
+        pub fn one_in(&mut self, n: u64) -> bool {
+            let r = self.next() % n.max(1);
+            r == 0
+        }
         pub fn bytes(&mut self, max: usize) -> Vec<u8> {
             let n = (self.next() % (max as u64 + 1)) as usize;
-            let zeroes = self.next() % 4 == 0;
+            let zeroes = self.one_in(4);
             (0..n)
                 .map(|_| {
-                    if zeroes && self.next() % 2 == 0 {
+                    if zeroes && self.one_in(2) {
                         0
                     } else {
                         self.next() as u8
@@ -872,12 +878,12 @@ mod tests {
                 &index,
                 rng.next() as i64,
                 log_len,
-                rng.next() % 2 == 0,
+                rng.one_in(2),
                 &mut out,
             );
             let mut pos = 0;
             for _ in 0..rng.next() % 20 {
-                if rng.next() % 5 == 0 {
+                if rng.one_in(5) {
                     c.on_skipped(pos, pos + rng.next() % 300);
                 }
                 let size = rng.next() % 300;

@@ -266,7 +266,7 @@ mod tests {
         let mut rng = Rng(0xfeed_beef_1234_5678);
         for _ in 0..3000 {
             let mut b = rng.bytes(200);
-            if b.len() >= 10 && rng.next() % 2 == 0 {
+            if b.len() >= 10 && rng.one_in(2) {
                 let n = ((b.len() - 10) / 46) as i32;
                 b[6..10].copy_from_slice(&n.to_be_bytes());
             }

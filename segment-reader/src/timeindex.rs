@@ -90,8 +90,9 @@ impl<'a> TimeIndexCheck<'a> {
         is_active: bool,
         out: &mut Vec<Finding>,
     ) -> Self {
-        if index.len() % ENTRY_SIZE != 0 {
-            let whole = (index.len() / ENTRY_SIZE * ENTRY_SIZE) as u64;
+        let tail = index.len() % ENTRY_SIZE;
+        if tail != 0 {
+            let whole = (index.len() - tail) as u64;
             out.push(
                 Finding::error(
                     Kind::TimeIndexSize,
@@ -99,7 +100,7 @@ impl<'a> TimeIndexCheck<'a> {
                     format!(
                         "time index is {} bytes, not a multiple of {ENTRY_SIZE}: {} trailing bytes are ignored",
                         index.len(),
-                        index.len() % ENTRY_SIZE
+                        tail
                     ),
                 )
                 .range(whole, index.len() as u64),
@@ -440,15 +441,10 @@ mod tests {
             let _ = entries(&index).count();
             let _ = time_index_real_len(&index);
             let mut out = Vec::new();
-            let mut c = TimeIndexCheck::new(
-                file(),
-                &index,
-                rng.next() as i64,
-                rng.next() % 2 == 0,
-                &mut out,
-            );
+            let mut c =
+                TimeIndexCheck::new(file(), &index, rng.next() as i64, rng.one_in(2), &mut out);
             for i in 0..rng.next() % 20 {
-                if rng.next() % 5 == 0 {
+                if rng.one_in(5) {
                     c.on_skipped(i, i + 1);
                 }
                 let b = batch(
