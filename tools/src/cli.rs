@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "drkit", version, about = "Kafka and telemetry integrity for disaster recovery")]
 pub struct Cli {
     /// Worker threads (default: one per core).
-    #[arg(long, short = 'j', global = true, value_parser = clap::value_parser!(usize).range(1..=1024))]
+    #[arg(long, short = 'j', global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub jobs: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
