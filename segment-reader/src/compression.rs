@@ -15,8 +15,6 @@
 //! Deliberately strict where Kafka is lenient: bytes after the last gzip member or LZ4 frame are
 //! an error (Java's readers ignore them, but no producer writes them, so they mean damage).
 
-use std::io::Read;
-
 use crate::batch::Codec;
 
 /// Default cap on decompressed bytes per batch. Kafka's own limits are far below this
@@ -62,6 +60,37 @@ pub enum Lz4Cause {
     TrailingBytes(usize),
 }
 
+/// What went wrong inside a gzip member.
+#[derive(Debug, thiserror::Error)]
+pub enum GzipCause {
+    #[error("input ends inside the member header")]
+    TruncatedHeader,
+    #[error("bad magic {0:#06x}")]
+    BadMagic(u16),
+    #[error("compression method {0}, only 8 (deflate) exists")]
+    BadMethod(u8),
+    #[error("reserved header flags {0:#04x}")]
+    ReservedFlags(u8),
+    #[error("deflate data: {0}")]
+    Inflate(flate2::DecompressError),
+    #[error("input ends inside the deflate data or trailer")]
+    Truncated,
+    #[error("member CRC-32 {stored:#010x}, computed {computed:#010x}")]
+    Crc { stored: u32, computed: u32 },
+    #[error("member size field {stored}, decompressed {actual} (mod 2^32)")]
+    Size { stored: u32, actual: u32 },
+}
+
+/// What went wrong inside a zstd stream.
+#[derive(Debug, thiserror::Error)]
+pub enum ZstdCause {
+    /// zstd's own error name.
+    #[error("{0}")]
+    Stream(&'static str),
+    #[error("input ends inside a frame")]
+    Truncated,
+}
+
 /// Why a payload does not decompress. Each variant names its codec; positions are byte offsets
 /// in the compressed input.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +101,12 @@ pub enum DecompressError {
     ZstdInLegacy,
     #[error("{} output exceeds the {limit}-byte cap", codec.name())]
     TooLarge { codec: Codec, limit: usize },
-    #[error("gzip: {0}")]
-    Gzip(#[source] std::io::Error),
+    #[error("gzip at byte {position}: {cause}")]
+    Gzip {
+        position: usize,
+        #[source]
+        cause: GzipCause,
+    },
     #[error("snappy: {0}")]
     Snappy(#[source] snap::Error),
     #[error("xerial snappy: input ends inside the 16-byte stream header")]
@@ -96,8 +129,12 @@ pub enum DecompressError {
         #[source]
         cause: Lz4Cause,
     },
-    #[error("zstd: {0}")]
-    Zstd(#[source] std::io::Error),
+    #[error("zstd at byte {position}: {cause}")]
+    Zstd {
+        position: usize,
+        #[source]
+        cause: ZstdCause,
+    },
 }
 
 impl DecompressError {
@@ -105,8 +142,8 @@ impl DecompressError {
         match self {
             DecompressError::UnsupportedCodec { codec }
             | DecompressError::TooLarge { codec, .. } => *codec,
-            DecompressError::ZstdInLegacy | DecompressError::Zstd(_) => Codec::Zstd,
-            DecompressError::Gzip(_) => Codec::Gzip,
+            DecompressError::ZstdInLegacy | DecompressError::Zstd { .. } => Codec::Zstd,
+            DecompressError::Gzip { .. } => Codec::Gzip,
             DecompressError::Snappy(_)
             | DecompressError::XerialHeader
             | DecompressError::XerialChunkLength { .. }
@@ -156,40 +193,207 @@ pub fn decompress_with_limit(
             out.extend_from_slice(input);
             Ok(())
         }
-        Codec::Gzip => {
-            let decoder = flate2::bufread::MultiGzDecoder::new(input);
-            read_capped(decoder, out, codec, limit)
-                .map_err(|e| e.unwrap_or_else(DecompressError::Gzip))
-        }
+        Codec::Gzip => with_state(|st| gzip(input, out, limit, &mut st.inflate)),
         Codec::Snappy => snappy(input, out, limit),
         Codec::Lz4 => lz4(input, out, legacy, limit),
         Codec::Zstd => {
             if legacy {
                 return Err(DecompressError::ZstdInLegacy);
             }
-            let decoder =
-                zstd::stream::read::Decoder::with_buffer(input).map_err(DecompressError::Zstd)?;
-            read_capped(decoder, out, codec, limit)
-                .map_err(|e| e.unwrap_or_else(DecompressError::Zstd))
+            with_state(|st| zstd(input, out, limit, &mut st.zstd))
         }
         Codec::Unknown(_) => Err(DecompressError::UnsupportedCodec { codec }),
     }
 }
 
-/// Reads a streaming decoder to its end, one byte past the cap so an oversized output is noticed
-/// without ever holding more than `limit + 1` bytes. `Err(Some)` = over the cap, `Err(None)` never.
-fn read_capped<R: Read>(
-    reader: R,
-    out: &mut Vec<u8>,
-    codec: Codec,
-    limit: usize,
-) -> Result<(), Result<DecompressError, std::io::Error>> {
-    let cap = (limit as u64).saturating_add(1);
-    match reader.take(cap).read_to_end(out) {
-        Ok(_) if out.len() > limit => Err(Ok(DecompressError::TooLarge { codec, limit })),
-        Ok(_) => Ok(()),
-        Err(e) => Err(Err(e)),
+/// Decoder state kept per thread: inflate and zstd contexts are tens to hundreds of kilobytes to
+/// set up, and a deep scan decodes one batch after another on the same (rayon) threads.
+struct State {
+    inflate: flate2::Decompress,
+    zstd: Option<zstd::zstd_safe::DCtx<'static>>,
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            inflate: flate2::Decompress::new(false),
+            zstd: None,
+        }
     }
+}
+
+thread_local! {
+    static STATE: std::cell::RefCell<State> = std::cell::RefCell::new(State::new());
+}
+
+fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+    STATE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut st) => f(&mut st),
+        // Only reachable through re-entrancy, which nothing here does; stay correct anyway.
+        Err(_) => f(&mut State::new()),
+    })
+}
+
+/// Makes sure `out` has room to write into, growing geometrically but never past `limit + 1`
+/// bytes (one past the cap, so an oversized output is noticed rather than silently cut).
+fn ensure_spare(out: &mut Vec<u8>, limit: usize, codec: Codec) -> Result<(), DecompressError> {
+    const MIN_SPARE: usize = 16 * 1024;
+    if out.capacity() - out.len() >= MIN_SPARE {
+        return Ok(());
+    }
+    let ceiling = limit.saturating_add(1);
+    if out.len() >= ceiling {
+        return Err(DecompressError::TooLarge { codec, limit });
+    }
+    let want = out.len().max(64 * 1024).min(ceiling - out.len());
+    out.reserve(want);
+    Ok(())
+}
+
+/// Decodes one or more gzip members (RFC 1952), checking each member's CRC-32 and size.
+fn gzip(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    inflate: &mut flate2::Decompress,
+) -> Result<(), DecompressError> {
+    let err = |position: usize, cause: GzipCause| DecompressError::Gzip { position, cause };
+    let mut at = 0;
+    loop {
+        let member = at;
+        let header = input
+            .get(at..at + 10)
+            .ok_or(err(at, GzipCause::TruncatedHeader))?;
+        let (magic, method, flags) = match header {
+            [a, b, m, f, ..] => (u16::from_be_bytes([*a, *b]), *m, *f),
+            _ => return Err(err(at, GzipCause::TruncatedHeader)),
+        };
+        if magic != 0x1F8B {
+            return Err(err(at, GzipCause::BadMagic(magic)));
+        }
+        if method != 8 {
+            return Err(err(at + 2, GzipCause::BadMethod(method)));
+        }
+        if flags & 0xE0 != 0 {
+            return Err(err(at + 3, GzipCause::ReservedFlags(flags)));
+        }
+        at += 10;
+        if flags & 0x04 != 0 {
+            let xlen = crate::be::array::<2>(input, at)
+                .map(u16::from_le_bytes)
+                .ok_or(err(at, GzipCause::TruncatedHeader))?;
+            if input.len() < at + 2 + xlen as usize {
+                return Err(err(at, GzipCause::TruncatedHeader));
+            }
+            at += 2 + xlen as usize;
+        }
+        for flag in [0x08u8, 0x10] {
+            if flags & flag != 0 {
+                let rest = input.get(at..).ok_or(err(at, GzipCause::TruncatedHeader))?;
+                let nul = rest
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(err(at, GzipCause::TruncatedHeader))?;
+                at += nul + 1;
+            }
+        }
+        if flags & 0x02 != 0 {
+            at += 2;
+        }
+        if at > input.len() {
+            return Err(err(member, GzipCause::TruncatedHeader));
+        }
+        inflate.reset(false);
+        let out_start = out.len();
+        loop {
+            ensure_spare(out, limit, Codec::Gzip)?;
+            let rest = input.get(at..).unwrap_or_default();
+            let (in0, out0) = (inflate.total_in(), inflate.total_out());
+            let status = inflate
+                .decompress_vec(rest, out, flate2::FlushDecompress::None)
+                .map_err(|e| err(at, GzipCause::Inflate(e)))?;
+            let consumed = (inflate.total_in() - in0) as usize;
+            let produced = inflate.total_out() - out0;
+            at += consumed;
+            if out.len() > limit {
+                return Err(DecompressError::TooLarge {
+                    codec: Codec::Gzip,
+                    limit,
+                });
+            }
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            // Room to write was guaranteed above, so no progress means the input ran out.
+            if consumed == 0 && produced == 0 {
+                return Err(err(at, GzipCause::Truncated));
+            }
+        }
+        let stored_crc = le_u32(input, at).ok_or(err(at, GzipCause::Truncated))?;
+        let stored_size = le_u32(input, at + 4).ok_or(err(at, GzipCause::Truncated))?;
+        let member_out = out.get(out_start..).unwrap_or_default();
+        let computed = crc32fast::hash(member_out);
+        if computed != stored_crc {
+            return Err(err(
+                at,
+                GzipCause::Crc {
+                    stored: stored_crc,
+                    computed,
+                },
+            ));
+        }
+        if stored_size != member_out.len() as u32 {
+            return Err(err(
+                at + 4,
+                GzipCause::Size {
+                    stored: stored_size,
+                    actual: member_out.len() as u32,
+                },
+            ));
+        }
+        at += 8;
+        if at >= input.len() {
+            return Ok(());
+        }
+    }
+}
+
+/// Decodes one or more zstd frames with the thread's reusable context.
+fn zstd(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    ctx: &mut Option<zstd::zstd_safe::DCtx<'static>>,
+) -> Result<(), DecompressError> {
+    use zstd::zstd_safe::{InBuffer, OutBuffer, ResetDirective};
+    let err = |position: usize, cause: ZstdCause| DecompressError::Zstd { position, cause };
+    let dctx = ctx.get_or_insert_with(zstd::zstd_safe::DCtx::create);
+    // A previous batch may have failed mid-frame; start clean.
+    dctx.reset(ResetDirective::SessionOnly)
+        .map_err(|c| err(0, ZstdCause::Stream(zstd::zstd_safe::get_error_name(c))))?;
+    let mut inbuf = InBuffer::around(input);
+    let mut frame_done = false;
+    while inbuf.pos() < input.len() || !frame_done {
+        ensure_spare(out, limit, Codec::Zstd)?;
+        let (in0, out0) = (inbuf.pos(), out.len());
+        let len = out.len();
+        let hint = {
+            let mut outbuf = OutBuffer::around_pos(out, len);
+            dctx.decompress_stream(&mut outbuf, &mut inbuf)
+        }
+        .map_err(|c| err(in0, ZstdCause::Stream(zstd::zstd_safe::get_error_name(c))))?;
+        if out.len() > limit {
+            return Err(DecompressError::TooLarge {
+                codec: Codec::Zstd,
+                limit,
+            });
+        }
+        frame_done = hint == 0;
+        if !frame_done && inbuf.pos() == in0 && out.len() == out0 {
+            return Err(err(in0, ZstdCause::Truncated));
+        }
+    }
+    Ok(())
 }
 
 fn snappy(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), DecompressError> {
@@ -533,7 +737,16 @@ mod tests {
         assert_eq!(out, data);
         // Truncated stream.
         let err = decompress(Codec::Gzip, &gz[..gz.len() / 3], &mut out, false).unwrap_err();
-        assert!(matches!(err, DecompressError::Gzip(_)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                DecompressError::Gzip {
+                    cause: GzipCause::Truncated,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(err.codec(), Codec::Gzip);
         // Cap.
         let err = decompress_with_limit(Codec::Gzip, &gz, &mut out, false, 1000).unwrap_err();
@@ -547,6 +760,61 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn gzip_header_fields_and_malformed_members() {
+        let data = sample(50_000);
+        let mut e = flate2::GzBuilder::new()
+            .filename("batch.bin")
+            .comment("a comment")
+            .extra(vec![1, 2, 3, 4])
+            .write(Vec::new(), flate2::Compression::best());
+        e.write_all(&data).unwrap();
+        let gz = e.finish().unwrap();
+        let mut out = Vec::new();
+        decompress(Codec::Gzip, &gz, &mut out, false).unwrap();
+        assert_eq!(out, data);
+        let cause = |input: &[u8]| match decompress(Codec::Gzip, input, &mut Vec::new(), false) {
+            Err(DecompressError::Gzip { position, cause }) => (position, cause),
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(cause(&gz[..5]), (0, GzipCause::TruncatedHeader)));
+        assert!(matches!(cause(&gz[..14]), (10, GzipCause::TruncatedHeader)));
+        assert!(matches!(
+            cause(b"PK\x03\x04 not gzip"),
+            (0, GzipCause::BadMagic(0x504B))
+        ));
+        let mut bad = gz.clone();
+        bad[2] = 7;
+        assert!(matches!(cause(&bad), (2, GzipCause::BadMethod(7))));
+        let mut bad = gz.clone();
+        bad[3] |= 0x80;
+        assert!(matches!(cause(&bad), (3, GzipCause::ReservedFlags(_))));
+        let n = gz.len();
+        let mut bad = gz.clone();
+        bad[n - 8] ^= 1;
+        assert!(matches!(cause(&bad), (p, GzipCause::Crc { .. }) if p == n - 8));
+        let mut bad = gz.clone();
+        bad[n - 4] ^= 1;
+        assert!(matches!(cause(&bad), (p, GzipCause::Size { actual: 50_000, .. }) if p == n - 4));
+        assert!(matches!(cause(&gz[..n - 3]), (p, GzipCause::Truncated) if p == n - 8));
+        // Garbage after a member is read as the next member's header.
+        let mut bad = gz.clone();
+        bad.extend([0, 0, 0]);
+        assert!(matches!(cause(&bad), (p, GzipCause::TruncatedHeader) if p == n));
+        // Corrupt deflate data.
+        let mut bad = gz.clone();
+        for b in &mut bad[40..60] {
+            *b = 0xFF;
+        }
+        assert!(matches!(
+            cause(&bad),
+            (_, GzipCause::Inflate(_) | GzipCause::Crc { .. })
+        ));
+        // The decoder state is reused: a good member decodes right after a failed one.
+        decompress(Codec::Gzip, &gz, &mut out, false).unwrap();
+        assert_eq!(out, data);
     }
 
     fn xerial(data: &[u8], chunk: usize) -> Vec<u8> {
@@ -784,7 +1052,50 @@ mod tests {
         let err = decompress(Codec::Zstd, &z, &mut out, true).unwrap_err();
         assert!(matches!(err, DecompressError::ZstdInLegacy));
         let err = decompress(Codec::Zstd, &z[..z.len() / 2], &mut out, false).unwrap_err();
-        assert!(matches!(err, DecompressError::Zstd(_)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                DecompressError::Zstd {
+                    cause: ZstdCause::Truncated,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = decompress(Codec::Zstd, b"", &mut out, false).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecompressError::Zstd {
+                    position: 0,
+                    cause: ZstdCause::Truncated
+                }
+            ),
+            "{err:?}"
+        );
+        let err = decompress(Codec::Zstd, b"definitely not zstd", &mut out, false).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecompressError::Zstd {
+                    position: 0,
+                    cause: ZstdCause::Stream(_)
+                }
+            ),
+            "{err:?}"
+        );
+        // Two frames back to back; the context is reused after the errors above.
+        let mut two = zstd::bulk::compress(&data[..1000], 1).unwrap();
+        two.extend(zstd::bulk::compress(&data[1000..3000], 19).unwrap());
+        decompress(Codec::Zstd, &two, &mut out, false).unwrap();
+        assert_eq!(out, &data[..3000]);
+        // A streaming frame without a content size (what zstd-jni's stream writes).
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&data).unwrap();
+        let streamed = enc.finish().unwrap();
+        decompress(Codec::Zstd, &streamed, &mut out, false).unwrap();
+        assert_eq!(out, data);
         let err = decompress_with_limit(Codec::Zstd, &z, &mut out, false, 5000).unwrap_err();
         assert!(
             matches!(

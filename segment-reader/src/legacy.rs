@@ -531,7 +531,7 @@ pub(crate) mod tests {
         let w = entry(0, 1, 1, Some(1), None, Some(b"not gzip"));
         let e = summary(&w).unwrap_err();
         assert!(
-            matches!(e, WrapperError::Decompress(DecompressError::Gzip(_))),
+            matches!(e, WrapperError::Decompress(DecompressError::Gzip { .. })),
             "{e:?}"
         );
         assert_eq!(e.kind(), Kind::DecompressionFailed);

@@ -23,13 +23,8 @@ pub mod txnindex;
 pub use batch::{BatchHeader, BatchInfo, Codec, LegacyMessage};
 pub use finding::{Finding, Kind, Severity};
 pub mod source;
-#[cfg(feature = "wip")]
 pub mod partition;
-#[cfg(feature = "wip")]
 pub mod salvage;
-#[cfg(feature = "wip")]
 pub mod segment;
-#[cfg(feature = "wip")]
 pub mod verify;
-#[cfg(feature = "wip")]
 pub mod walk;

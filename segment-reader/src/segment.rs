@@ -94,7 +94,7 @@ struct Checks<'a> {
     index: Option<OffsetIndexCheck<'a>>,
     timeindex: Option<TimeIndexCheck<'a>>,
     txnindex: Option<TxnIndexCheck<'a>>,
-    epochs: Option<LeaderEpochCheck<'a>>,
+    epochs: Option<LeaderEpochCheck>,
     prev_last: Option<i64>,
     gaps: u64,
     gap_offsets: u64,
@@ -288,12 +288,19 @@ fn verify_inner(
     let base = seg.base_offset;
     let mut checks = Checks {
         file: Arc::clone(file),
-        index: index_src
-            .as_ref()
-            .map(|(id, h)| OffsetIndexCheck::new(Arc::clone(id), h.bytes(), base, log_len, seg.active, &mut out)),
-        timeindex: time_src
-            .as_ref()
-            .map(|(id, h)| TimeIndexCheck::new(Arc::clone(id), h.bytes(), base, log_len, seg.active, &mut out)),
+        index: index_src.as_ref().map(|(id, h)| {
+            OffsetIndexCheck::new(
+                Arc::clone(id),
+                h.bytes(),
+                base,
+                log_len,
+                seg.active,
+                &mut out,
+            )
+        }),
+        timeindex: time_src.as_ref().map(|(id, h)| {
+            TimeIndexCheck::new(Arc::clone(id), h.bytes(), base, seg.active, &mut out)
+        }),
         txnindex: if seg.kraft_snapshot {
             None
         } else {
@@ -301,9 +308,13 @@ fn verify_inner(
                 Some((id, h)) => (Arc::clone(id), h.bytes()),
                 None => (file_id(seg.log.with_extension("txnindex")), &[][..]),
             };
-            Some(TxnIndexCheck::new(id, bytes, base, log_len, seg.active, &mut out))
+            Some(TxnIndexCheck::new(id, bytes, base, &mut out))
         },
-        epochs: epochs.filter(|_| !seg.kraft_snapshot).map(|(id, e)| LeaderEpochCheck::new(Arc::clone(id), e)),
+        epochs: epochs.filter(|_| !seg.kraft_snapshot).map(|(id, e)| {
+            let mut c = LeaderEpochCheck::new(Arc::clone(id), e.to_vec());
+            c.begin_segment(Arc::clone(file));
+            c
+        }),
         prev_last: None,
         gaps: 0,
         gap_offsets: 0,
@@ -338,10 +349,10 @@ fn verify_inner(
         c.finish(valid_end, &mut out);
     }
     if let Some(c) = timeindex {
-        c.finish(valid_end, &mut out);
+        c.finish(&mut out);
     }
     if let Some(c) = txnindex {
-        c.finish(valid_end, &mut out);
+        c.finish(&mut out);
     }
     if let Some(c) = epochs {
         c.finish(&mut out);

@@ -172,7 +172,7 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
     for p in &plan.partitions {
         part_epochs.push(p.leader_epoch_checkpoint.as_ref().and_then(|path| {
             let (id, bytes) = partition::read_aux(path, &mut pre)?;
-            checkpoint::check_leader_epoch_checkpoint(&id, &bytes, &mut pre).map(|e| (id, e))
+            checkpoint::check_leader_epoch(&id, &bytes, &mut pre).map(|e| (id, e))
         }));
     }
     let mut jobs: Vec<Job<'_>> = Vec::new();
@@ -227,7 +227,7 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
         if let Some((id, b)) = partition::read_aux(f, &mut findings) {
             let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if name == "leader-epoch-checkpoint" {
-                checkpoint::check_leader_epoch_checkpoint(&id, &b, &mut findings);
+                checkpoint::check_leader_epoch(&id, &b, &mut findings);
             } else if name.ends_with("offset-checkpoint") {
                 checkpoint::check_offset_checkpoint(&id, &b, &mut findings);
             }

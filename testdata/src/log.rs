@@ -493,8 +493,9 @@ fn write_segment(dir: &Path, seg: &Segment, padding: Option<usize>) -> Result<Va
         tindex.extend_from_slice(&((o - base) as i32).to_be_bytes());
     }
     let pad = padding.unwrap_or(0);
-    index.resize(index.len() + pad, 0);
-    tindex.resize(tindex.len() + pad, 0);
+    // Kafka rounds a preallocated index down to whole entries (AbstractIndex.roundDownToExactMultiple).
+    index.resize(index.len() + pad / 8 * 8, 0);
+    tindex.resize(tindex.len() + pad / 12 * 12, 0);
     let stem = format!("{base:020}");
     fs::write(dir.join(format!("{stem}.log")), &log)?;
     fs::write(dir.join(format!("{stem}.index")), &index)?;
