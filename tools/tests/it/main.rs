@@ -1,0 +1,6 @@
+//! drkit's integration tests, compiled as one binary (shared helpers, one link).
+
+mod cli;
+mod corruption;
+mod real;
+mod util;
