@@ -101,7 +101,8 @@ impl BatchHeader {
         LOG_OVERHEAD as u64 + self.batch_length.max(0) as u64
     }
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.saturating_add(self.last_offset_delta as i64)
+        self.base_offset
+            .saturating_add(self.last_offset_delta as i64)
     }
     pub fn codec(&self) -> Codec {
         Codec::from_attributes(self.attributes)
@@ -167,7 +168,16 @@ impl<'a> LegacyMessage<'a> {
         if at != entry.len() {
             return Err(LegacyError::TrailingBytes);
         }
-        Ok(LegacyMessage { offset, size, crc, magic, attributes, timestamp, key, value })
+        Ok(LegacyMessage {
+            offset,
+            size,
+            crc,
+            magic,
+            attributes,
+            timestamp,
+            key,
+            value,
+        })
     }
     pub fn codec(&self) -> Codec {
         Codec::from_attributes(self.attributes as i16)

@@ -137,7 +137,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(severity: Severity, kind: Kind, file: &Arc<Path>, message: impl Into<String>) -> Self {
+    pub fn new(
+        severity: Severity,
+        kind: Kind,
+        file: &Arc<Path>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             severity,
             kind,

@@ -22,9 +22,9 @@ pub mod txnindex;
 
 pub use batch::{BatchHeader, BatchInfo, Codec, LegacyMessage};
 pub use finding::{Finding, Kind, Severity};
-pub mod source;
 pub mod partition;
 pub mod salvage;
 pub mod segment;
+pub mod source;
 pub mod verify;
 pub mod walk;

@@ -26,7 +26,9 @@ pub struct PartitionDir {
 
 /// `00000000000000001234` → 1234.
 pub fn parse_offset_name(stem: &str) -> Option<i64> {
-    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok()).flatten()
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
 }
 
 fn kraft_snapshot_name(name: &str) -> Option<i64> {
@@ -50,7 +52,10 @@ pub const LOG_DIR_FILES: &[&str] = &[
 
 /// Lists a partition directory. Segment files are matched by their 20-digit base offset.
 pub fn scan_partition(dir: &Path) -> io::Result<PartitionDir> {
-    let mut p = PartitionDir { path: dir.to_path_buf(), ..PartitionDir::default() };
+    let mut p = PartitionDir {
+        path: dir.to_path_buf(),
+        ..PartitionDir::default()
+    };
     let mut logs = Vec::new();
     let mut aux: Vec<(i64, &'static str, PathBuf)> = Vec::new();
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -95,7 +100,11 @@ pub fn scan_partition(dir: &Path) -> io::Result<PartitionDir> {
     logs.sort();
     let n = logs.len();
     for (i, (base, log)) in logs.into_iter().enumerate() {
-        let find = |kind: &str| aux.iter().find(|(o, k, _)| *o == base && *k == kind).map(|(_, _, p)| p.clone());
+        let find = |kind: &str| {
+            aux.iter()
+                .find(|(o, k, _)| *o == base && *k == kind)
+                .map(|(_, _, p)| p.clone())
+        };
         p.segments.push(SegmentFiles {
             base_offset: base,
             index: find("index"),
@@ -118,25 +127,34 @@ pub fn scan_partition(dir: &Path) -> io::Result<PartitionDir> {
 
 /// True when `dir` looks like a partition directory rather than a log dir.
 pub fn is_partition_dir(dir: &Path) -> bool {
-    let Ok(rd) = fs::read_dir(dir) else { return false };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return false;
+    };
     rd.flatten().any(|e| {
         let name = e.file_name().to_string_lossy().into_owned();
         name == "leader-epoch-checkpoint"
             || name == "partition.metadata"
-            || name.rsplit_once('.').is_some_and(|(s, x)| x == "log" && parse_offset_name(s).is_some())
+            || name
+                .rsplit_once('.')
+                .is_some_and(|(s, x)| x == "log" && parse_offset_name(s).is_some())
             || kraft_snapshot_name(&name).is_some()
     })
 }
 
 fn transient(name: &str) -> bool {
-    [".deleted", ".cleaned", ".swap", ".tmp"].iter().any(|s| name.ends_with(s))
+    [".deleted", ".cleaned", ".swap", ".tmp"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 /// Checks that span the segments of one partition, after each segment has been verified.
 pub fn check_partition(p: &PartitionDir, reports: &[SegmentReport], out: &mut Vec<Finding>) {
     for path in &p.other {
         let id = file_id(path);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let why = if transient(&name) {
             "a file Kafka writes in passing (deletion, cleaning or swap in progress)"
         } else {
@@ -154,7 +172,10 @@ pub fn check_partition(p: &PartitionDir, reports: &[SegmentReport], out: &mut Ve
                     Finding::error(
                         Kind::FirstOffsetBelowBase,
                         &file,
-                        format!("first batch starts at offset {first}, below the file name's {}", seg.base_offset),
+                        format!(
+                            "first batch starts at offset {first}, below the file name's {}",
+                            seg.base_offset
+                        ),
                     )
                     .at(0)
                     .offset(first),
@@ -192,7 +213,9 @@ pub fn check_partition(p: &PartitionDir, reports: &[SegmentReport], out: &mut Ve
                         .offsets(seg.base_offset, plast),
                     );
                 } else if plast + 1 < seg.base_offset {
-                    let cleaned = pr.cleaned || r.cleaned || st.first_offset.is_some_and(|f| f > seg.base_offset);
+                    let cleaned = pr.cleaned
+                        || r.cleaned
+                        || st.first_offset.is_some_and(|f| f > seg.base_offset);
                     let msg = format!(
                         "offsets {}..={} are in no segment (between {} and {})",
                         plast + 1,
@@ -201,9 +224,17 @@ pub fn check_partition(p: &PartitionDir, reports: &[SegmentReport], out: &mut Ve
                         seg.log.display()
                     );
                     let f = if cleaned {
-                        Finding::info(Kind::SegmentGapCompacted, &file, format!("{msg}; the batches show the log was cleaned"))
+                        Finding::info(
+                            Kind::SegmentGapCompacted,
+                            &file,
+                            format!("{msg}; the batches show the log was cleaned"),
+                        )
                     } else {
-                        Finding::warning(Kind::SegmentGap, &file, format!("{msg}; a segment may be missing"))
+                        Finding::warning(
+                            Kind::SegmentGap,
+                            &file,
+                            format!("{msg}; a segment may be missing"),
+                        )
                     };
                     out.push(f.at(0).offsets(plast + 1, seg.base_offset - 1));
                 }
@@ -243,7 +274,11 @@ pub fn read_aux(path: &Path, out: &mut Vec<Finding>) -> Option<(Arc<Path>, Vec<u
     match fs::read(path) {
         Ok(b) => Some((id, b)),
         Err(e) => {
-            out.push(Finding::error(Kind::Unreadable, &id, format!("cannot read: {e}")));
+            out.push(Finding::error(
+                Kind::Unreadable,
+                &id,
+                format!("cannot read: {e}"),
+            ));
             None
         }
     }

@@ -59,7 +59,10 @@ pub enum SalvageError {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> SalvageError + '_ {
-    move |source| SalvageError::Io { path: path.to_path_buf(), source }
+    move |source| SalvageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Rebuilds offset and time index entries batch by batch, as `LogSegment.recover` does: an entry
@@ -77,7 +80,10 @@ pub struct IndexBuilder {
 
 impl IndexBuilder {
     pub fn new(base: i64) -> Self {
-        IndexBuilder { base, ..Default::default() }
+        IndexBuilder {
+            base,
+            ..Default::default()
+        }
     }
 
     /// `position` is the batch's position in the *new* log.
@@ -86,8 +92,10 @@ impl IndexBuilder {
             self.max_ts = Some((b.max_timestamp, b.last_offset));
         }
         if self.bytes_since > INDEX_INTERVAL_BYTES {
-            self.index.extend_from_slice(&((b.last_offset - self.base) as i32).to_be_bytes());
-            self.index.extend_from_slice(&(position as i32).to_be_bytes());
+            self.index
+                .extend_from_slice(&((b.last_offset - self.base) as i32).to_be_bytes());
+            self.index
+                .extend_from_slice(&(position as i32).to_be_bytes());
             self.maybe_time_entry();
             self.bytes_since = 0;
         }
@@ -98,7 +106,8 @@ impl IndexBuilder {
         if let Some((ts, off)) = self.max_ts {
             if ts > self.last_time_entry.unwrap_or(-1) {
                 self.timeindex.extend_from_slice(&ts.to_be_bytes());
-                self.timeindex.extend_from_slice(&((off - self.base) as i32).to_be_bytes());
+                self.timeindex
+                    .extend_from_slice(&((off - self.base) as i32).to_be_bytes());
                 self.last_time_entry = Some(ts);
             }
         }
@@ -136,7 +145,12 @@ impl TxnTracker {
             return None;
         }
         let first = first.unwrap_or(b.base_offset);
-        let lso = self.open.values().min().copied().unwrap_or(b.base_offset + 1);
+        let lso = self
+            .open
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(b.base_offset + 1);
         let mut e = [0u8; 34];
         e[2..10].copy_from_slice(&b.producer_id.to_be_bytes());
         e[10..18].copy_from_slice(&first.to_be_bytes());
@@ -192,7 +206,10 @@ pub fn salvage_partition(input: &Path, out: &Path) -> Result<SalvageReport, Salv
     fs::create_dir_all(out).map_err(io_at(out))?;
     if is_within(out, input) {
         let _ = fs::remove_dir(out);
-        return Err(SalvageError::OutputInsideInput { out: out.to_path_buf(), input: input.to_path_buf() });
+        return Err(SalvageError::OutputInsideInput {
+            out: out.to_path_buf(),
+            input: input.to_path_buf(),
+        });
     }
     let part: PartitionDir = partition::scan_partition(input).map_err(io_at(input))?;
     let mut report = SalvageReport::default();
@@ -234,7 +251,12 @@ fn salvage_segment(
     let name = format!("{:020}", seg.base_offset);
     let log_path = out.join(format!("{name}.log"));
     let file: Arc<Path> = file_id(&seg.log);
-    let mut src = if seg.active { Source::stream(&seg.log) } else { Source::map(&seg.log) }.map_err(io_at(&seg.log))?;
+    let mut src = if seg.active {
+        Source::stream(&seg.log)
+    } else {
+        Source::map(&seg.log)
+    }
+    .map_err(io_at(&seg.log))?;
     let log = File::create(&log_path).map_err(io_at(&log_path))?;
     let mut w = Writer {
         log: BufWriter::with_capacity(1 << 20, log),
@@ -245,12 +267,31 @@ fn salvage_segment(
         batches: 0,
         records: 0,
     };
-    let cfg = WalkConfig { tail_may_tear: seg.active, stop_at: None, expected_first_offset: Some(seg.base_offset) };
+    let cfg = WalkConfig {
+        tail_may_tear: seg.active,
+        stop_at: None,
+        expected_first_offset: Some(seg.base_offset),
+    };
     let mut findings = Vec::new();
-    let st = walk::walk(&mut src, &file, 0, cfg, &mut w, &mut Scratch::default(), &mut findings)
-        .map_err(io_at(&seg.log))?;
+    let st = walk::walk(
+        &mut src,
+        &file,
+        0,
+        cfg,
+        &mut w,
+        &mut Scratch::default(),
+        &mut findings,
+    )
+    .map_err(io_at(&seg.log))?;
     w.log.flush().map_err(io_at(&log_path))?;
-    let Writer { index, txnindex, batches, records, position, .. } = w;
+    let Writer {
+        index,
+        txnindex,
+        batches,
+        records,
+        position,
+        ..
+    } = w;
     let (idx, tidx) = index.finish();
     for (ext, bytes) in [("index", idx), ("timeindex", tidx)] {
         let p = out.join(format!("{name}.{ext}"));

@@ -39,6 +39,9 @@ pub struct SegmentFiles {
     pub kraft_snapshot: bool,
 }
 
+/// A partition's `leader-epoch-checkpoint`: its file name and its `(epoch, start offset)` entries.
+pub type EpochsRef<'a> = (&'a Arc<Path>, &'a [(i32, i64)]);
+
 /// Settings that change how much is checked and how work is split.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -52,12 +55,22 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { deep: false, split_bytes: 64 << 20, chunk_bytes: 32 << 20 }
+        Options {
+            deep: false,
+            split_bytes: 64 << 20,
+            chunk_bytes: 32 << 20,
+        }
     }
 }
 
 /// Codec slots for per-codec byte counts (none, gzip, snappy, lz4, zstd).
-pub const CODECS: [Codec; 5] = [Codec::None, Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd];
+pub const CODECS: [Codec; 5] = [
+    Codec::None,
+    Codec::Gzip,
+    Codec::Snappy,
+    Codec::Lz4,
+    Codec::Zstd,
+];
 
 fn codec_slot(attributes: i16) -> usize {
     match Codec::from_attributes(attributes) {
@@ -110,7 +123,10 @@ impl Visitor for Checks<'_> {
                     Finding::error(
                         Kind::OffsetRegression,
                         &self.file,
-                        format!("batch starts at offset {} but the previous batch ended at {prev}", b.base_offset),
+                        format!(
+                            "batch starts at offset {} but the previous batch ended at {prev}",
+                            b.base_offset
+                        ),
                     )
                     .at(b.position)
                     .offset(b.base_offset),
@@ -127,7 +143,9 @@ impl Visitor for Checks<'_> {
             if b.has_delete_horizon() || (b.records_count as u64) < span {
                 self.report.cleaned = true;
             }
-            self.report.first_epoch.get_or_insert(b.partition_leader_epoch);
+            self.report
+                .first_epoch
+                .get_or_insert(b.partition_leader_epoch);
             self.report.last_epoch = Some(b.partition_leader_epoch);
         }
         self.report.codec_bytes[codec_slot(b.attributes)] += b.size;
@@ -171,7 +189,9 @@ impl Visitor for Deep {
     fn on_batch(&mut self, b: &BatchInfo, bytes: &[u8], out: &mut Vec<Finding>) {
         let stats = if b.magic >= 2 {
             match crate::batch::BatchHeader::parse(bytes) {
-                Some(h) => self.checker.check_v2(&self.file, b.position, &h, bytes, out),
+                Some(h) => self
+                    .checker
+                    .check_v2(&self.file, b.position, &h, bytes, out),
                 None => return,
             }
         } else {
@@ -229,7 +249,7 @@ fn hold(path: &Path, active: bool) -> io::Result<Held> {
 /// Verifies one segment. `epochs` is the partition's leader-epoch-checkpoint, when it parsed.
 pub fn verify_segment(
     seg: &SegmentFiles,
-    epochs: Option<(&Arc<Path>, &[(i32, i64)])>,
+    epochs: Option<EpochsRef<'_>>,
     opts: Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> SegmentReport {
@@ -238,7 +258,11 @@ pub fn verify_segment(
         Ok(r) => r,
         Err(e) => SegmentReport {
             files: 1,
-            findings: vec![Finding::error(Kind::Unreadable, &file, format!("cannot read: {e}"))],
+            findings: vec![Finding::error(
+                Kind::Unreadable,
+                &file,
+                format!("cannot read: {e}"),
+            )],
             io_error: Some(format!("{}: {e}", seg.log.display())),
             ..SegmentReport::default()
         },
@@ -257,7 +281,11 @@ fn open_aux(
     match hold(p, active) {
         Ok(h) => Some((id, h)),
         Err(e) => {
-            out.push(Finding::error(Kind::Unreadable, &id, format!("cannot read: {e}")));
+            out.push(Finding::error(
+                Kind::Unreadable,
+                &id,
+                format!("cannot read: {e}"),
+            ));
             None
         }
     }
@@ -266,11 +294,15 @@ fn open_aux(
 fn verify_inner(
     seg: &SegmentFiles,
     file: &Arc<Path>,
-    epochs: Option<(&Arc<Path>, &[(i32, i64)])>,
+    epochs: Option<EpochsRef<'_>>,
     opts: Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<SegmentReport> {
-    let mut src = if seg.active { Source::stream(&seg.log)? } else { Source::map(&seg.log)? };
+    let mut src = if seg.active {
+        Source::stream(&seg.log)?
+    } else {
+        Source::map(&seg.log)?
+    };
     let log_len = src.len();
     let mut out = Vec::new();
     let mut files = 1;
@@ -279,10 +311,18 @@ fn verify_inner(
     let txn_src = open_aux(&seg.txnindex, seg.active, &mut out, &mut files);
     if !seg.kraft_snapshot && log_len > 0 {
         if seg.index.is_none() {
-            out.push(Finding::info(Kind::IndexMissing, file, "no .index beside this segment (Kafka rebuilds it)"));
+            out.push(Finding::info(
+                Kind::IndexMissing,
+                file,
+                "no .index beside this segment (Kafka rebuilds it)",
+            ));
         }
         if seg.timeindex.is_none() {
-            out.push(Finding::info(Kind::TimeIndexMissing, file, "no .timeindex beside this segment"));
+            out.push(Finding::info(
+                Kind::TimeIndexMissing,
+                file,
+                "no .timeindex beside this segment",
+            ));
         }
     }
     let base = seg.base_offset;
@@ -321,7 +361,11 @@ fn verify_inner(
         first_gap: None,
         report: SegmentReport::default(),
     };
-    let mut deep = opts.deep.then(|| Deep { file: Arc::clone(file), checker: DeepChecker::new(), decoded: [0; 5] });
+    let mut deep = opts.deep.then(|| Deep {
+        file: Arc::clone(file),
+        checker: DeepChecker::new(),
+        decoded: [0; 5],
+    });
     let cfg = WalkConfig {
         tail_may_tear: seg.active,
         stop_at: None,
@@ -329,22 +373,42 @@ fn verify_inner(
     };
     let mut scratch = Scratch::default();
     let parallel = match src.as_slice() {
-        Some(_) if log_len > opts.split_bytes && rayon::current_num_threads() > 1 => {
-            split_walk(&mut src, file, cfg, opts, &mut checks, deep.as_mut(), &mut out, progress)?
-        }
+        Some(_) if log_len > opts.split_bytes && rayon::current_num_threads() > 1 => split_walk(
+            &mut src,
+            file,
+            cfg,
+            opts,
+            &mut checks,
+            deep.as_mut(),
+            &mut out,
+            progress,
+        )?,
         _ => None,
     };
     let stats = match parallel {
         Some(st) => st,
         None => {
-            let mut both = Both { checks: &mut checks, deep: deep.as_mut() };
+            let mut both = Both {
+                checks: &mut checks,
+                deep: deep.as_mut(),
+            };
             let st = walk::walk(&mut src, file, 0, cfg, &mut both, &mut scratch, &mut out)?;
             progress(log_len);
             st
         }
     };
     let valid_end = stats.valid_end;
-    let Checks { index, timeindex, txnindex, epochs, gaps, gap_offsets, first_gap, mut report, .. } = checks;
+    let Checks {
+        index,
+        timeindex,
+        txnindex,
+        epochs,
+        gaps,
+        gap_offsets,
+        first_gap,
+        mut report,
+        ..
+    } = checks;
     if let Some(c) = index {
         c.finish(valid_end, &mut out);
     }
@@ -371,7 +435,11 @@ fn verify_inner(
         );
     }
     if stats.batches == 0 && log_len == 0 && !seg.active {
-        out.push(Finding::info(Kind::EmptySegment, file, "segment holds no batches"));
+        out.push(Finding::info(
+            Kind::EmptySegment,
+            file,
+            "segment holds no batches",
+        ));
     }
     if let Some(d) = deep {
         report.decoded_bytes = d.decoded;
@@ -396,16 +464,16 @@ fn split_walk(
     out: &mut Vec<Finding>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<Option<WalkStats>> {
-    let Some(slice) = src.as_slice() else { return Ok(None) };
+    let Some(slice) = src.as_slice() else {
+        return Ok(None);
+    };
     let len = slice.len() as u64;
     let chunk = opts.chunk_bytes.max(1 << 20);
     let starts: Vec<u64> = (1..len.div_ceil(chunk)).map(|i| i * chunk).collect();
     // Phase 1: sync points, in parallel.
     let syncs: Vec<Option<u64>> = starts
         .par_iter()
-        .map(|&s| {
-            walk::resync(&mut Source::Borrowed(slice), s, (s + chunk).min(len))
-        })
+        .map(|&s| walk::resync(&mut Source::Borrowed(slice), s, (s + chunk).min(len)))
         .collect::<io::Result<_>>()?;
     let mut bounds = vec![0u64];
     for s in syncs.into_iter().flatten() {
@@ -416,21 +484,46 @@ fn split_walk(
     bounds.push(len);
     // Phase 2: CRC (and deep) per chunk, in parallel.
     let deep_on = deep.is_some();
-    let results: Vec<io::Result<(WalkStats, Vec<Finding>, Vec<(u64, u64)>, [u64; 5])>> = bounds
+    let results: Vec<io::Result<ChunkResult>> = bounds
         .par_windows(2)
         .enumerate()
         .map(|(i, w)| {
             let (start, stop) = (w[0], w[1]);
             let mut v = ChunkVisitor {
                 skips: Vec::new(),
-                deep: deep_on.then(|| Deep { file: Arc::clone(file), checker: DeepChecker::new(), decoded: [0; 5] }),
+                deep: deep_on.then(|| Deep {
+                    file: Arc::clone(file),
+                    checker: DeepChecker::new(),
+                    decoded: [0; 5],
+                }),
             };
-            let c = WalkConfig { stop_at: (stop < len).then_some(stop), tail_may_tear: cfg.tail_may_tear, expected_first_offset: if i == 0 { cfg.expected_first_offset } else { None } };
+            let c = WalkConfig {
+                stop_at: (stop < len).then_some(stop),
+                tail_may_tear: cfg.tail_may_tear,
+                expected_first_offset: if i == 0 {
+                    cfg.expected_first_offset
+                } else {
+                    None
+                },
+            };
             let mut o = Vec::new();
             let mut scratch = Scratch::default();
-            let st = walk::walk(&mut Source::Borrowed(slice), file, start, c, &mut v, &mut scratch, &mut o)?;
+            let st = walk::walk(
+                &mut Source::Borrowed(slice),
+                file,
+                start,
+                c,
+                &mut v,
+                &mut scratch,
+                &mut o,
+            )?;
             progress(stop - start);
-            Ok((st, o, v.skips, v.deep.map_or([0; 5], |d| d.decoded)))
+            Ok(ChunkResult {
+                stats: st,
+                findings: o,
+                skips: v.skips,
+                decoded: v.deep.map_or([0; 5], |d| d.decoded),
+            })
         })
         .collect();
     let mut total = WalkStats::default();
@@ -438,7 +531,12 @@ fn split_walk(
     let mut decoded = [0u64; 5];
     let mut chunk_out = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
-        let (st, o, sk, dec) = r?;
+        let ChunkResult {
+            stats: st,
+            findings: o,
+            skips: sk,
+            decoded: dec,
+        } = r?;
         let expected_end = bounds.get(i + 1).copied().unwrap_or(len);
         if st.end != expected_end {
             return Ok(None);
@@ -495,11 +593,21 @@ fn header_pass(
             break;
         }
         let total = 12 + len as u64;
-        let Some(bytes) = slice.get(pos as usize..(pos + total) as usize) else { break };
+        let Some(bytes) = slice.get(pos as usize..(pos + total) as usize) else {
+            break;
+        };
         let info = walk::summarize(file, pos, bytes, &mut scratch, &mut sink);
         checks.on_batch(&info, bytes, out);
         pos += total;
     }
+}
+
+/// What one parallel chunk found.
+struct ChunkResult {
+    stats: WalkStats,
+    findings: Vec<Finding>,
+    skips: Vec<(u64, u64)>,
+    decoded: [u64; 5],
 }
 
 /// Collects skipped ranges (and runs deep checks) inside one parallel chunk.
@@ -518,4 +626,3 @@ impl Visitor for ChunkVisitor {
         self.skips.push((start, end));
     }
 }
-

@@ -23,7 +23,12 @@ pub enum Source<'a> {
     /// Mapped read-only (or empty: a zero-length file cannot be mapped).
     Mapped(Option<Mmap>),
     /// Read on demand with positioned reads (files that may be truncated under us).
-    Streamed { file: File, len: u64, buf: Vec<u8>, buf_pos: u64 },
+    Streamed {
+        file: File,
+        len: u64,
+        buf: Vec<u8>,
+        buf_pos: u64,
+    },
     /// Bytes already in memory (tests, fuzzing, small files).
     Memory(Vec<u8>),
     /// A view of bytes mapped elsewhere (parallel chunks of one mapping).
@@ -52,7 +57,12 @@ impl<'a> Source<'a> {
     pub fn stream(path: &Path) -> io::Result<Source<'static>> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
-        Ok(Source::Streamed { file, len, buf: Vec::new(), buf_pos: 0 })
+        Ok(Source::Streamed {
+            file,
+            len,
+            buf: Vec::new(),
+            buf_pos: 0,
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -88,7 +98,12 @@ impl<'a> Source<'a> {
                 let all = self.as_slice().unwrap_or(&[]);
                 Ok(all.get(pos as usize..).unwrap_or(&[]))
             }
-            Source::Streamed { file, len, buf, buf_pos } => {
+            Source::Streamed {
+                file,
+                len,
+                buf,
+                buf_pos,
+            } => {
                 let want = min_len.max(STREAM_WINDOW);
                 let avail = len.saturating_sub(pos).min(want as u64) as usize;
                 // Reuse what is already buffered when it covers the request.
@@ -118,7 +133,9 @@ impl<'a> Source<'a> {
     /// Reads `len` bytes at `pos` (fewer at the end of the file), borrowing when mapped.
     pub fn read_at(&self, pos: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
         match self {
-            Source::Streamed { file, len: flen, .. } => {
+            Source::Streamed {
+                file, len: flen, ..
+            } => {
                 let n = flen.saturating_sub(pos).min(len as u64) as usize;
                 let mut v = vec![0; n];
                 let mut filled = 0;

@@ -77,6 +77,9 @@ impl Plan {
 
 const MAX_DEPTH: usize = 4;
 
+/// A parsed `leader-epoch-checkpoint` and its file name.
+type Epochs = (Arc<Path>, Vec<(i32, i64)>);
+
 /// Classifies the user's paths.
 pub fn plan(paths: &[PathBuf]) -> Plan {
     let mut plan = Plan::default();
@@ -87,7 +90,10 @@ pub fn plan(paths: &[PathBuf]) -> Plan {
 }
 
 fn lone_segment(path: &Path, kraft: bool) -> SegmentFiles {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let stem = name.split(['.', '-']).next().unwrap_or("");
     let base = partition::parse_offset_name(stem).unwrap_or(0);
     let sibling = |ext: &str| Some(path.with_extension(ext)).filter(|p| p.is_file());
@@ -109,11 +115,18 @@ fn add_path(plan: &mut Plan, p: &Path, depth: usize) {
     let meta = match fs::metadata(p) {
         Ok(m) => m,
         Err(e) => {
-            plan.problems.push(Finding::error(Kind::Unreadable, &id, format!("cannot read: {e}")));
+            plan.problems.push(Finding::error(
+                Kind::Unreadable,
+                &id,
+                format!("cannot read: {e}"),
+            ));
             return;
         }
     };
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if meta.is_file() {
         match name.rsplit_once('.').map(|(_, x)| x) {
             Some("log") => plan.lone_segments.push(lone_segment(p, false)),
@@ -128,27 +141,42 @@ fn add_path(plan: &mut Plan, p: &Path, depth: usize) {
             _ if LOG_DIR_FILES.contains(&name.as_str()) || name == "leader-epoch-checkpoint" => {
                 plan.root_files.push(p.to_path_buf())
             }
-            _ => plan.problems.push(Finding::info(Kind::UnknownFile, &id, "not a Kafka log file; skipped")),
+            _ => plan.problems.push(Finding::info(
+                Kind::UnknownFile,
+                &id,
+                "not a Kafka log file; skipped",
+            )),
         }
         return;
     }
     if partition::is_partition_dir(p) {
         match partition::scan_partition(p) {
             Ok(part) => plan.partitions.push(part),
-            Err(e) => plan.problems.push(Finding::error(Kind::Unreadable, &id, format!("cannot list: {e}"))),
+            Err(e) => plan.problems.push(Finding::error(
+                Kind::Unreadable,
+                &id,
+                format!("cannot list: {e}"),
+            )),
         }
         return;
     }
     let mut entries = match fs::read_dir(p) {
         Ok(rd) => rd.flatten().map(|e| e.path()).collect::<Vec<_>>(),
         Err(e) => {
-            plan.problems.push(Finding::error(Kind::Unreadable, &id, format!("cannot list: {e}")));
+            plan.problems.push(Finding::error(
+                Kind::Unreadable,
+                &id,
+                format!("cannot list: {e}"),
+            ));
             return;
         }
     };
     entries.sort();
     for e in entries {
-        let n = e.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let n = e
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if e.is_dir() && depth < MAX_DEPTH {
             add_path(plan, &e, depth + 1);
         } else if e.is_file() && n == "bootstrap.checkpoint" {
@@ -165,10 +193,10 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
     // Flatten every segment of every partition into one parallel work list.
     struct Job<'a> {
         seg: &'a SegmentFiles,
-        epochs: Option<(Arc<Path>, Vec<(i32, i64)>)>,
+        epochs: Option<Epochs>,
     }
     let mut pre = Vec::new();
-    let mut part_epochs: Vec<Option<(Arc<Path>, Vec<(i32, i64)>)>> = Vec::new();
+    let mut part_epochs: Vec<Option<Epochs>> = Vec::new();
     for p in &plan.partitions {
         part_epochs.push(p.leader_epoch_checkpoint.as_ref().and_then(|path| {
             let (id, bytes) = partition::read_aux(path, &mut pre)?;
@@ -178,11 +206,17 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
     let mut jobs: Vec<Job<'_>> = Vec::new();
     for (p, e) in plan.partitions.iter().zip(&part_epochs) {
         for s in p.segments.iter().chain(&p.kraft_snapshots) {
-            jobs.push(Job { seg: s, epochs: e.clone() });
+            jobs.push(Job {
+                seg: s,
+                epochs: e.clone(),
+            });
         }
     }
     for s in &plan.lone_segments {
-        jobs.push(Job { seg: s, epochs: None });
+        jobs.push(Job {
+            seg: s,
+            epochs: None,
+        });
     }
     let reports: Vec<SegmentReport> = jobs
         .par_iter()
@@ -225,7 +259,10 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
     for f in &plan.root_files {
         summary.files += 1;
         if let Some((id, b)) = partition::read_aux(f, &mut findings) {
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name == "leader-epoch-checkpoint" {
                 checkpoint::check_leader_epoch(&id, &b, &mut findings);
             } else if name.ends_with("offset-checkpoint") {

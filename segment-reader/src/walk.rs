@@ -15,7 +15,9 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::batch::{self, BatchHeader, BatchInfo, Codec, LegacyMessage, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD};
+use crate::batch::{
+    self, BatchHeader, BatchInfo, Codec, LegacyMessage, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD,
+};
 use crate::be;
 use crate::finding::{Finding, Kind, Severity};
 use crate::source::Source;
@@ -67,12 +69,22 @@ pub struct WalkStats {
 /// Why the bytes at a position are not a valid batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
-    Crc { stored: u32, computed: u32, magic: i8 },
-    Length { length: i32, magic: i8 },
+    Crc {
+        stored: u32,
+        computed: u32,
+        magic: i8,
+    },
+    Length {
+        length: i32,
+        magic: i8,
+    },
     Magic(i8),
     Legacy(batch::LegacyError),
     /// The length runs past the end of the file.
-    PastEnd { length: i32, available: u64 },
+    PastEnd {
+        length: i32,
+        available: u64,
+    },
 }
 
 impl Cause {
@@ -88,24 +100,39 @@ impl Cause {
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Cause::Crc { stored, computed, magic } => {
+            Cause::Crc {
+                stored,
+                computed,
+                magic,
+            } => {
                 let algo = if magic >= 2 { "CRC-32C" } else { "CRC-32" };
-                write!(f, "{algo} mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "{algo} mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
             Cause::Length { length, magic } => {
-                write!(f, "batch length {length} is below the magic {magic} minimum")
+                write!(
+                    f,
+                    "batch length {length} is below the magic {magic} minimum"
+                )
             }
             Cause::Magic(m) => write!(f, "invalid magic byte {m}"),
             Cause::Legacy(e) => write!(f, "malformed legacy message ({e:?})"),
             Cause::PastEnd { length, available } => {
-                write!(f, "batch length {length} runs past the end of the file ({available} bytes left)")
+                write!(
+                    f,
+                    "batch length {length} runs past the end of the file ({available} bytes left)"
+                )
             }
         }
     }
 }
 
 enum Probe {
-    Valid { total: u64 },
+    Valid {
+        total: u64,
+    },
     /// The header is fine but more bytes are needed to check it.
     Need(u64),
     Bad(Cause),
@@ -139,7 +166,10 @@ fn probe(w: &[u8], left: u64) -> Probe {
     }
     let total = LOG_OVERHEAD as u64 + length as u64;
     if total > left {
-        return Probe::Bad(Cause::PastEnd { length, available: left });
+        return Probe::Bad(Cause::PastEnd {
+            length,
+            available: left,
+        });
     }
     let Some(bytes) = w.get(..total as usize) else {
         return Probe::Need(total);
@@ -151,12 +181,20 @@ fn check_crc(bytes: &[u8], magic: i8) -> Option<Cause> {
     if magic >= 2 {
         let stored = be::u32(bytes, 17)?;
         let computed = batch::v2_crc(bytes)?;
-        (stored != computed).then_some(Cause::Crc { stored, computed, magic })
+        (stored != computed).then_some(Cause::Crc {
+            stored,
+            computed,
+            magic,
+        })
     } else {
         let stored = be::u32(bytes, 12)?;
         let computed = batch::legacy_crc(bytes)?;
         if stored != computed {
-            return Some(Cause::Crc { stored, computed, magic });
+            return Some(Cause::Crc {
+                stored,
+                computed,
+                magic,
+            });
         }
         LegacyMessage::parse(bytes).err().map(Cause::Legacy)
     }
@@ -199,7 +237,10 @@ pub fn resync(src: &mut Source<'_>, from: u64, limit: u64) -> io::Result<Option<
         let mut candidate = None;
         while i + HEADER_SIZE_UP_TO_MAGIC <= w.len() && p + (i as u64) < limit {
             let sub = w.get(i..).unwrap_or(&[]);
-            if sub.len() < batch::V2_HEADER_SIZE && sub.get(16) == Some(&2) && (i as u64 + p + 61) <= len {
+            if sub.len() < batch::V2_HEADER_SIZE
+                && sub.get(16) == Some(&2)
+                && (i as u64 + p + 61) <= len
+            {
                 break; // header straddles the window: refetch from here
             }
             if let Some(total) = plausible(sub, len - p - i as u64) {
@@ -274,7 +315,12 @@ pub fn summarize(
     let msg = LegacyMessage::parse(bytes).ok();
     let (offset, magic, attributes, ts) = match msg {
         Some(m) => (m.offset, m.magic, m.attributes, m.timestamp.unwrap_or(-1)),
-        None => (be::i64(bytes, 0).unwrap_or(-1), be::i8(bytes, 16).unwrap_or(0), 0, -1),
+        None => (
+            be::i64(bytes, 0).unwrap_or(-1),
+            be::i8(bytes, 16).unwrap_or(0),
+            0,
+            -1,
+        ),
     };
     let mut info = BatchInfo {
         position,
@@ -303,7 +349,10 @@ pub fn summarize(
                 Finding::error(
                     Kind::DecompressionFailed,
                     file,
-                    format!("legacy {} wrapper at offset {offset} does not decode: {e}", m.codec().name()),
+                    format!(
+                        "legacy {} wrapper at offset {offset} does not decode: {e}",
+                        m.codec().name()
+                    ),
                 )
                 .at(position)
                 .offset(offset),
@@ -341,7 +390,11 @@ pub fn walk(
     out: &mut Vec<Finding>,
 ) -> io::Result<WalkStats> {
     let len = src.len();
-    let mut st = WalkStats { end: start, valid_end: start, ..WalkStats::default() };
+    let mut st = WalkStats {
+        end: start,
+        valid_end: start,
+        ..WalkStats::default()
+    };
     let mut pos = start;
     let mut need = batch::V2_HEADER_SIZE;
     loop {
@@ -357,7 +410,10 @@ pub fn walk(
                 let bytes = w.get(..total as usize).unwrap_or(&[]);
                 let info = summarize(file, pos, bytes, scratch, out);
                 // The window borrow ends with `bytes`; re-borrow for the visitor.
-                let bytes = src.window(pos, total as usize)?.get(..total as usize).unwrap_or(&[]);
+                let bytes = src
+                    .window(pos, total as usize)?
+                    .get(..total as usize)
+                    .unwrap_or(&[]);
                 visitor.on_batch(&info, bytes, out);
                 st.batches += 1;
                 st.records += info.records_count as u64;
@@ -423,11 +479,22 @@ fn report_skip(
     out: &mut Vec<Finding>,
 ) -> io::Result<()> {
     let zero = all_zero(src, start, end)?;
-    let kind = if zero { Kind::ZeroedRegion } else { cause.kind() };
-    let next_base = if end < src.len() { src.read_at(end, 8).ok().and_then(|b| be::i64(&b, 0)) } else { None };
+    let kind = if zero {
+        Kind::ZeroedRegion
+    } else {
+        cause.kind()
+    };
+    let next_base = if end < src.len() {
+        src.read_at(end, 8).ok().and_then(|b| be::i64(&b, 0))
+    } else {
+        None
+    };
     let first = first_unseen(cfg, st);
     let mut msg = if zero {
-        format!("{} zero bytes where batches should be ({cause})", end - start)
+        format!(
+            "{} zero bytes where batches should be ({cause})",
+            end - start
+        )
     } else {
         format!("{cause}; {} bytes skipped", end - start)
     };
@@ -438,7 +505,9 @@ fn report_skip(
             f = f.offsets(a, b - 1);
         }
         (Some(a), None) => {
-            msg.push_str(&format!("; offsets from {a} on lost (no valid batch after this point)"));
+            msg.push_str(&format!(
+                "; offsets from {a} on lost (no valid batch after this point)"
+            ));
             f = f.offset(a);
         }
         _ => {
@@ -469,7 +538,11 @@ fn report_tail(
     let n = end - start;
     let first = first_unseen(cfg, st);
     let f = if cfg.tail_may_tear && all_zero(src, start, end)? {
-        Finding::info(Kind::PreallocatedTail, file, format!("{n} zero bytes after the last batch (preallocated log)"))
+        Finding::info(
+            Kind::PreallocatedTail,
+            file,
+            format!("{n} zero bytes after the last batch (preallocated log)"),
+        )
     } else {
         let what = match cause {
             Some(c) => format!("incomplete last batch: {c}"),
