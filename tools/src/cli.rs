@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "drkit", version, about = "Kafka and telemetry integrity for disaster recovery")]
+#[command(
+    name = "drkit",
+    version,
+    about = "Kafka and telemetry integrity for disaster recovery"
+)]
 pub struct Cli {
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j', global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]

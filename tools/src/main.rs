@@ -13,7 +13,9 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     if let Some(jobs) = args.jobs {
         // Validated by clap (>= 1); building the global pool can only fail if it exists already.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build_global();
     }
     let code = match args.command {
         cli::Command::Segments(cmd) => segments::run(cmd),

@@ -40,7 +40,12 @@ pub fn finding_json(f: &Finding) -> Value {
 }
 
 pub fn finding_text(f: &Finding) -> String {
-    let mut s = format!("{:<7} {:<28} {}", f.severity.as_str(), f.kind.as_str(), f.file.display());
+    let mut s = format!(
+        "{:<7} {:<28} {}",
+        f.severity.as_str(),
+        f.kind.as_str(),
+        f.file.display()
+    );
     if let Some(p) = f.position {
         s.push_str(&format!(" @{p}"));
         if let Some(e) = f.end_position {

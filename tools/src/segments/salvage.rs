@@ -50,7 +50,10 @@ pub fn run(args: SalvageArgs) -> Outcome {
 }
 
 fn report_path(out: &std::path::Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".salvage.jsonl");
     out.with_file_name(name)
 }
@@ -91,7 +94,12 @@ fn json_lines(args: &SalvageArgs, r: &SalvageReport) -> Vec<String> {
     lines
 }
 
-fn write_text(out: &mut impl Write, args: &SalvageArgs, r: &SalvageReport, report: &std::path::Path) -> io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    args: &SalvageArgs,
+    r: &SalvageReport,
+    report: &std::path::Path,
+) -> io::Result<()> {
     for d in &r.dropped {
         let offsets = match (d.first_offset, d.last_offset) {
             (Some(a), Some(b)) => format!(" offsets {a}..={b}"),

@@ -13,7 +13,12 @@ use crate::progress;
 pub fn run(args: VerifyArgs) -> Outcome {
     let plan = verify::plan(&args.paths);
     let bar = progress::bytes_bar(plan.total_bytes(), !args.no_progress);
-    let opts = VerifyOptions { segment: Options { deep: args.deep, ..Options::default() } };
+    let opts = VerifyOptions {
+        segment: Options {
+            deep: args.deep,
+            ..Options::default()
+        },
+    };
     let report = verify::verify(&plan, opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let outcome = outcome_of(&report.summary);
@@ -44,7 +49,11 @@ pub fn outcome_of(s: &Summary) -> Outcome {
 }
 
 fn codec_map(values: &[u64; 5]) -> serde_json::Map<String, serde_json::Value> {
-    CODECS.iter().zip(values).map(|(c, v)| (c.name().to_string(), json!(v))).collect()
+    CODECS
+        .iter()
+        .zip(values)
+        .map(|(c, v)| (c.name().to_string(), json!(v)))
+        .collect()
 }
 
 fn write_json(out: &mut impl Write, r: &Report, deep: bool) -> io::Result<()> {
@@ -123,9 +132,16 @@ fn write_text(out: &mut impl Write, r: &Report, deep: bool, verbose: bool) -> io
     } else {
         "OK"
     };
-    let info_note = if hidden > 0 { format!(" ({hidden} not shown; -v lists them)") } else { String::new() };
+    let info_note = if hidden > 0 {
+        format!(" ({hidden} not shown; -v lists them)")
+    } else {
+        String::new()
+    };
     output::line(
         out,
-        &format!("{verdict}: {} errors, {} warnings, {} info{info_note}", s.errors, s.warnings, s.infos),
+        &format!(
+            "{verdict}: {} errors, {} warnings, {} info{info_note}",
+            s.errors, s.warnings, s.infos
+        ),
     )
 }

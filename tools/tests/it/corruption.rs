@@ -50,9 +50,21 @@ fn logs(dir: &Path) -> Vec<PathBuf> {
     segment_files(dir, "log")
 }
 
-fn assert_finding(run: &Run, kind: &str, file: &Path, position: u64, offset: Option<i64>) -> serde_json::Value {
+fn assert_finding(
+    run: &Run,
+    kind: &str,
+    file: &Path,
+    position: u64,
+    offset: Option<i64>,
+) -> serde_json::Value {
     let f = run.one(kind).clone();
-    assert!(f["file"].as_str().unwrap().ends_with(&*file.file_name().unwrap().to_string_lossy()), "file: {f}");
+    assert!(
+        f["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(&*file.file_name().unwrap().to_string_lossy()),
+        "file: {f}"
+    );
     assert_eq!(f["position"], position, "position: {f}");
     if let Some(o) = offset {
         assert_eq!(f["offset"], o, "offset: {f}");
@@ -65,7 +77,11 @@ fn clean_copy_verifies_clean() {
     let (_t, dir) = scratch_partition("plain-0");
     let run = verify(&dir, &["--deep"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert!(run.findings().iter().all(|f| f["severity"] == "info"), "{}", run.stdout);
+    assert!(
+        run.findings().iter().all(|f| f["severity"] == "info"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -130,7 +146,12 @@ fn torn_tail_of_the_active_segment_is_a_warning() {
     let log = logs(&dir).pop().unwrap();
     let b = batches(&log);
     let (pos, base, _, size) = *b.last().unwrap();
-    OpenOptions::new().write(true).open(&log).unwrap().set_len(pos + size / 2).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(pos + size / 2)
+        .unwrap();
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let f = assert_finding(&run, "torn_tail", &log, pos, Some(base));
@@ -144,7 +165,12 @@ fn truncated_closed_segment_is_an_error() {
     let log = &logs(&dir)[0];
     let b = batches(log);
     let (pos, base, _, size) = *b.last().unwrap();
-    OpenOptions::new().write(true).open(log).unwrap().set_len(pos + size - 3).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(log)
+        .unwrap()
+        .set_len(pos + size - 3)
+        .unwrap();
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 1);
     assert_finding(&run, "truncated_segment", log, pos, Some(base));
@@ -166,7 +192,12 @@ fn zeroed_region_mid_file() {
 fn index_entries(path: &Path) -> Vec<(i32, i32)> {
     let b = fs::read(path).unwrap();
     b.chunks_exact(8)
-        .map(|c| (i32::from_be_bytes(c[..4].try_into().unwrap()), i32::from_be_bytes(c[4..].try_into().unwrap())))
+        .map(|c| {
+            (
+                i32::from_be_bytes(c[..4].try_into().unwrap()),
+                i32::from_be_bytes(c[4..].try_into().unwrap()),
+            )
+        })
         .collect()
 }
 
@@ -178,7 +209,13 @@ fn index_entry_mid_batch() {
     patch(index, 8 + 4, &(e[1].1 + 20).to_be_bytes());
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 1);
-    assert_finding(&run, "index_not_batch_boundary", index, 8, Some(e[1].0 as i64));
+    assert_finding(
+        &run,
+        "index_not_batch_boundary",
+        index,
+        8,
+        Some(e[1].0 as i64),
+    );
 }
 
 #[test]
@@ -204,9 +241,19 @@ fn index_entry_past_the_end() {
     let log_len = fs::metadata(&logs(&dir)[0]).unwrap().len();
     let e = index_entries(index);
     let last = e.len() - 1;
-    patch(index, 8 * last as u64 + 4, &(log_len as i32 + 100).to_be_bytes());
+    patch(
+        index,
+        8 * last as u64 + 4,
+        &(log_len as i32 + 100).to_be_bytes(),
+    );
     let run = verify(&dir, &[]);
-    assert_finding(&run, "index_position_past_end", index, 8 * last as u64, Some(e[last].0 as i64));
+    assert_finding(
+        &run,
+        "index_position_past_end",
+        index,
+        8 * last as u64,
+        Some(e[last].0 as i64),
+    );
 }
 
 #[test]
@@ -225,7 +272,10 @@ fn time_index_regression() {
 #[test]
 fn txnindex_entry_without_marker() {
     let (_t, dir) = scratch_partition("txn-0");
-    let txn = segment_files(&dir, "txnindex").into_iter().find(|p| fs::metadata(p).unwrap().len() >= 34).unwrap();
+    let txn = segment_files(&dir, "txnindex")
+        .into_iter()
+        .find(|p| fs::metadata(p).unwrap().len() >= 34)
+        .unwrap();
     let b = fs::read(&txn).unwrap();
     let last = i64::from_be_bytes(b[18..26].try_into().unwrap());
     // Point the entry at the offset before its marker: a data record, not an ABORT.
@@ -234,17 +284,28 @@ fn txnindex_entry_without_marker() {
     assert_eq!(run.code, 1);
     assert_finding(&run, "txnindex_no_marker", &txn, 0, Some(last - 1));
     // The marker itself is now unindexed.
-    assert_eq!(run.one("txnindex_missing_entry")["offset"], last, "{}", run.stdout);
+    assert_eq!(
+        run.one("txnindex_missing_entry")["offset"],
+        last,
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn snapshot_crc() {
     let (_t, dir) = scratch_partition("plain-0");
-    let snap = segment_files(&dir, "snapshot").into_iter().find(|p| fs::metadata(p).unwrap().len() > 10).unwrap();
+    let snap = segment_files(&dir, "snapshot")
+        .into_iter()
+        .find(|p| fs::metadata(p).unwrap().len() > 10)
+        .unwrap();
     flip(&snap, 20);
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 1);
-    assert_eq!(run.one("snapshot_crc_mismatch")["file"], snap.display().to_string());
+    assert_eq!(
+        run.one("snapshot_crc_mismatch")["file"],
+        snap.display().to_string()
+    );
 }
 
 fn rename_segment(dir: &Path, from: i64, to: i64) {
@@ -275,7 +336,10 @@ fn segment_overlap() {
     let f = run.one("segment_overlap");
     assert_eq!(f["offset"], last0 - 2);
     assert_eq!(f["last_offset"], last0);
-    assert!(f["file"].as_str().unwrap().ends_with("00000000000000000000.log"));
+    assert!(f["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("00000000000000000000.log"));
 }
 
 #[test]
@@ -299,7 +363,10 @@ fn compacted_partition_gaps_are_info() {
     let run = verify(&dir, &["--deep"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.of_kind("segment_gap").is_empty(), "{}", run.stdout);
-    assert!(!run.of_kind("segment_cleaned").is_empty() || !run.of_kind("segment_gap_compacted").is_empty());
+    assert!(
+        !run.of_kind("segment_cleaned").is_empty()
+            || !run.of_kind("segment_gap_compacted").is_empty()
+    );
 }
 
 #[test]
@@ -351,15 +418,26 @@ fn bad_text_files() {
     fs::write(dir.join("partition.metadata"), "version: 7\n").unwrap();
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 1);
-    assert!(!run.of_kind("leader_epoch_checkpoint_invalid").is_empty(), "{}", run.stdout);
-    assert!(!run.of_kind("partition_metadata_invalid").is_empty(), "{}", run.stdout);
+    assert!(
+        !run.of_kind("leader_epoch_checkpoint_invalid").is_empty(),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.of_kind("partition_metadata_invalid").is_empty(),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn partial_index_entries() {
     let (_t, dir) = scratch_partition("txn-0");
     for ext in ["index", "timeindex", "txnindex"] {
-        let f = segment_files(&dir, ext).into_iter().find(|p| fs::metadata(p).unwrap().len() > 0).unwrap();
+        let f = segment_files(&dir, ext)
+            .into_iter()
+            .find(|p| fs::metadata(p).unwrap().len() > 0)
+            .unwrap();
         let mut b = fs::read(&f).unwrap();
         b.extend_from_slice(&[1, 2, 3]);
         fs::write(&f, b).unwrap();
@@ -377,13 +455,26 @@ fn preallocated_active_indexes_are_info_not_mismatches() {
         let f = segment_files(&dir, ext).pop().unwrap();
         // Kafka preallocates 10 MiB rounded down to whole entries.
         let entry = if ext == "index" { 8 } else { 12 };
-        OpenOptions::new().write(true).open(&f).unwrap().set_len((10 << 20) / entry * entry).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_len((10 << 20) / entry * entry)
+            .unwrap();
     }
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.errors().is_empty(), "{}", run.stdout);
-    assert!(run.findings().iter().all(|f| f["severity"] == "info"), "{}", run.stdout);
-    assert!(!run.of_kind("index_preallocated").is_empty(), "{}", run.stdout);
+    assert!(
+        run.findings().iter().all(|f| f["severity"] == "info"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.of_kind("index_preallocated").is_empty(),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -391,7 +482,12 @@ fn preallocated_log_tail_is_info() {
     let (_t, dir) = scratch_partition("plain-0");
     let log = logs(&dir).pop().unwrap();
     let len = fs::metadata(&log).unwrap().len();
-    OpenOptions::new().write(true).open(&log).unwrap().set_len(len + 65536).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(len + 65536)
+        .unwrap();
     let run = verify(&dir, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let f = run.one("preallocated_tail");
@@ -432,10 +528,17 @@ fn deep_only_damage_behind_a_valid_crc() {
     let log = &logs(&dir)[0];
     let b = batches(log);
     let (pos, base, _, _) = b[1];
-    let count = i32::from_be_bytes(fs::read(log).unwrap()[pos as usize + 57..pos as usize + 61].try_into().unwrap());
+    let count = i32::from_be_bytes(
+        fs::read(log).unwrap()[pos as usize + 57..pos as usize + 61]
+            .try_into()
+            .unwrap(),
+    );
     patch(log, pos + 57, &(count + 1).to_be_bytes());
     fix_crc(log, pos);
-    assert!(verify(&dir, &[]).errors().is_empty(), "shallow sees a valid CRC");
+    assert!(
+        verify(&dir, &[]).errors().is_empty(),
+        "shallow sees a valid CRC"
+    );
     let run = verify(&dir, &["--deep"]);
     assert_eq!(run.code, 1);
     let f = run.of_kind("record_count_mismatch");
@@ -449,11 +552,18 @@ fn deep_only_damage_behind_a_valid_crc() {
     let bytes = fs::read(log).unwrap();
     let base_ts = i64::from_be_bytes(bytes[p as usize + 27..p as usize + 35].try_into().unwrap());
     let max_ts = i64::from_be_bytes(bytes[p as usize + 35..p as usize + 43].try_into().unwrap());
-    assert!(max_ts > base_ts, "the generator writes batches spanning time");
+    assert!(
+        max_ts > base_ts,
+        "the generator writes batches spanning time"
+    );
     patch(log, p + 35, &base_ts.to_be_bytes());
     fix_crc(log, p);
     let run = verify(&dir, &["--deep"]);
-    assert!(!run.of_kind("timestamp_out_of_range").is_empty(), "{}", run.stdout);
+    assert!(
+        !run.of_kind("timestamp_out_of_range").is_empty(),
+        "{}",
+        run.stdout
+    );
 
     // Offset deltas out of order: the second record claims delta 0.
     let (_t, dir) = scratch_partition("plain-0");
@@ -472,7 +582,12 @@ fn deep_only_damage_behind_a_valid_crc() {
     patch(log, at as u64, &[0]);
     fix_crc(log, p as u64);
     let run = verify(&dir, &["--deep"]);
-    assert_eq!(run.of_kind("offset_delta_order")[0]["position"], p as u64, "{}", run.stdout);
+    assert_eq!(
+        run.of_kind("offset_delta_order")[0]["position"],
+        p as u64,
+        "{}",
+        run.stdout
+    );
 
     // A record length that runs out of the batch.
     let (_t, dir) = scratch_partition("plain-0");
@@ -480,7 +595,12 @@ fn deep_only_damage_behind_a_valid_crc() {
     patch(log, b[4].0 + 61, &[0x7e]);
     fix_crc(log, b[4].0);
     let run = verify(&dir, &["--deep"]);
-    assert_eq!(run.of_kind("record_malformed")[0]["position"], b[4].0, "{}", run.stdout);
+    assert_eq!(
+        run.of_kind("record_malformed")[0]["position"],
+        b[4].0,
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -493,35 +613,68 @@ fn deep_finds_bad_compressed_payloads_and_control_records() {
     flip(log, pos + 61 + 20);
     fix_crc(log, pos);
     let run = verify(&dir, &["--deep"]);
-    assert_eq!(run.of_kind("decompression_failed")[0]["position"], pos, "{}", run.stdout);
+    assert_eq!(
+        run.of_kind("decompression_failed")[0]["position"],
+        pos,
+        "{}",
+        run.stdout
+    );
 
     let (_t, dir) = scratch_partition("txn-0");
     let log = &logs(&dir)[1];
     let raw = fs::read(log).unwrap();
     let control = batches(log)
         .into_iter()
-        .find(|(p, ..)| i16::from_be_bytes(raw[*p as usize + 21..*p as usize + 23].try_into().unwrap()) & 0x20 != 0)
+        .find(|(p, ..)| {
+            i16::from_be_bytes(raw[*p as usize + 21..*p as usize + 23].try_into().unwrap()) & 0x20
+                != 0
+        })
         .expect("a control batch");
     patch(log, control.0 + 57, &2i32.to_be_bytes());
     fix_crc(log, control.0);
     let run = verify(&dir, &["--deep"]);
-    assert_eq!(run.of_kind("control_record_malformed")[0]["position"], control.0, "{}", run.stdout);
+    assert_eq!(
+        run.of_kind("control_record_malformed")[0]["position"],
+        control.0,
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn every_codec_and_format_verifies_with_manifest_counts() {
     let manifest: serde_json::Value =
-        serde_json::from_slice(&fs::read(crate::util::testdata().join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&fs::read(crate::util::testdata().join("manifest.json")).unwrap())
+            .unwrap();
     for (name, p) in manifest["partitions"].as_object().unwrap() {
         let dir = crate::util::testdata().join("logs").join(name);
         for deep in [false, true] {
             let run = verify(&dir, if deep { &["--deep"] } else { &[] });
             assert_eq!(run.code, 0, "{name} deep={deep}: {}", run.stdout);
-            assert!(run.errors().is_empty() && run.of_kind("torn_tail").is_empty(), "{name}: {}", run.stdout);
+            assert!(
+                run.errors().is_empty() && run.of_kind("torn_tail").is_empty(),
+                "{name}: {}",
+                run.stdout
+            );
             // KRaft snapshot files are listed apart from the segments in the manifest.
-            let extra = |k: &str| p["files"].as_array().unwrap().iter().map(|f| f[k].as_u64().unwrap()).sum::<u64>();
-            assert_eq!(run.summary()["batches"], p["batches"].as_u64().unwrap() + extra("batches"), "{name}");
-            assert_eq!(run.summary()["records"], p["records"].as_u64().unwrap() + extra("records"), "{name}");
+            let extra = |k: &str| {
+                p["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f[k].as_u64().unwrap())
+                    .sum::<u64>()
+            };
+            assert_eq!(
+                run.summary()["batches"],
+                p["batches"].as_u64().unwrap() + extra("batches"),
+                "{name}"
+            );
+            assert_eq!(
+                run.summary()["records"],
+                p["records"].as_u64().unwrap() + extra("records"),
+                "{name}"
+            );
         }
     }
 }

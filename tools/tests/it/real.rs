@@ -42,7 +42,8 @@ fn independent_counts(path: &Path) -> Option<(u64, u64)> {
             break; // torn tail
         }
         let mut one = buf.split_to(12 + len);
-        let set = RecordBatchDecoder::decode(&mut one).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let set = RecordBatchDecoder::decode(&mut one)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         batches += 1;
         records += set.records.len() as u64;
     }
@@ -51,8 +52,15 @@ fn independent_counts(path: &Path) -> Option<(u64, u64)> {
 
 /// kafka-protocol decodes a compacted batch's surviving records; the count to compare is theirs.
 fn real_dirs() -> Vec<PathBuf> {
-    let Some(root) = kafka_real() else { return Vec::new() };
-    let mut v: Vec<PathBuf> = fs::read_dir(root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let Some(root) = kafka_real() else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     v.sort();
     v
 }
@@ -70,11 +78,26 @@ fn real_directories_verify_clean_with_independent_counts() {
         let counts: Vec<_> = files.iter().map(|f| independent_counts(f)).collect();
         for deep in [false, true] {
             let run = verify(&dir, if deep { &["--deep"] } else { &[] });
-            assert!(run.errors().is_empty(), "{} (deep={deep}) has errors:\n{}", dir.display(), run.stdout);
-            assert_eq!(run.code, 0, "{}: exit {} stderr {}", dir.display(), run.code, run.stderr);
+            assert!(
+                run.errors().is_empty(),
+                "{} (deep={deep}) has errors:\n{}",
+                dir.display(),
+                run.stdout
+            );
+            assert_eq!(
+                run.code,
+                0,
+                "{}: exit {} stderr {}",
+                dir.display(),
+                run.code,
+                run.stderr
+            );
             let s = run.summary();
             if counts.iter().all(Option::is_some) {
-                let (b, r) = counts.iter().flatten().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+                let (b, r) = counts
+                    .iter()
+                    .flatten()
+                    .fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
                 assert_eq!(s["batches"], b, "{}: batches", dir.display());
                 assert_eq!(s["records"], r, "{}: records", dir.display());
             }
@@ -108,7 +131,9 @@ fn zk_broker_consumer_offsets_batches() {
 
 #[test]
 fn legacy_captures_clean_except_the_broken_crc() {
-    let Some(root) = legacy_captures() else { return };
+    let Some(root) = legacy_captures() else {
+        return;
+    };
     for e in fs::read_dir(&root).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         for deep in [false, true] {
@@ -119,7 +144,11 @@ fn legacy_captures_clean_except_the_broken_crc() {
                 assert_eq!(f["position"], 0, "{name}: {}", run.stdout);
                 assert_eq!(run.errors().len(), 1, "{name}: {}", run.stdout);
             } else {
-                assert!(run.errors().is_empty(), "{name} (deep={deep}): {}", run.stdout);
+                assert!(
+                    run.errors().is_empty(),
+                    "{name} (deep={deep}): {}",
+                    run.stdout
+                );
                 assert!(run.summary()["records"].as_u64().unwrap() > 0, "{name}");
             }
         }

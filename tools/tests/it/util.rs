@@ -11,7 +11,10 @@ pub fn drkit() -> Command {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 pub fn testdata() -> PathBuf {
@@ -40,21 +43,39 @@ pub struct Run {
 
 impl Run {
     pub fn findings(&self) -> Vec<&Value> {
-        self.lines.iter().filter(|l| l["type"] == "finding").collect()
+        self.lines
+            .iter()
+            .filter(|l| l["type"] == "finding")
+            .collect()
     }
     pub fn summary(&self) -> &Value {
-        self.lines.iter().rev().find(|l| l["type"] == "summary").expect("a summary line")
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| l["type"] == "summary")
+            .expect("a summary line")
     }
     pub fn errors(&self) -> Vec<&Value> {
-        self.findings().into_iter().filter(|f| f["severity"] == "error").collect()
+        self.findings()
+            .into_iter()
+            .filter(|f| f["severity"] == "error")
+            .collect()
     }
     pub fn of_kind(&self, kind: &str) -> Vec<&Value> {
-        self.findings().into_iter().filter(|f| f["kind"] == kind).collect()
+        self.findings()
+            .into_iter()
+            .filter(|f| f["kind"] == kind)
+            .collect()
     }
     /// The one finding of `kind`; fails with everything that was found otherwise.
     pub fn one(&self, kind: &str) -> &Value {
         let v = self.of_kind(kind);
-        assert_eq!(v.len(), 1, "expected one {kind} finding, got:\n{}", self.stdout);
+        assert_eq!(
+            v.len(),
+            1,
+            "expected one {kind} finding, got:\n{}",
+            self.stdout
+        );
         v[0]
     }
 }
