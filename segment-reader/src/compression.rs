@@ -4,7 +4,11 @@
 //! reuses one allocation instead of growing a fresh vector per batch. Every codec stops at a size
 //! cap: a few kilobytes of hostile input must not be able to claim gigabytes of memory.
 //!
-//! Two codecs need more than the crate's stock decoder:
+//! gzip members and LZ4 frames are parsed here rather than by the crates' stream readers, and the
+//! inflate and zstd contexts live per thread: setting one up costs tens to hundreds of kilobytes,
+//! which per batch would dominate a deep scan of small batches.
+//!
+//! Two codecs need more than a stock decoder:
 //! - snappy: Java producers write xerial framing, librdkafka producers one raw block with no header;
 //!   both are in real logs, so the header decides which one we read (as xerial's own stream does).
 //! - lz4: frames are parsed here and only the blocks go to `lz4_flex::block`, because Kafka wrote a
