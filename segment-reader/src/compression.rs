@@ -250,7 +250,8 @@ fn ensure_spare(out: &mut Vec<u8>, limit: usize, codec: Codec) -> Result<(), Dec
         return Err(DecompressError::TooLarge { codec, limit });
     }
     let want = out.len().max(64 * 1024).min(ceiling - out.len());
-    out.reserve(want);
+    // Exact, so the cap bounds the allocation too (`reserve` may double past it).
+    out.reserve_exact(want);
     Ok(())
 }
 
