@@ -99,6 +99,8 @@ pub struct SegmentReport {
     pub findings: Vec<Finding>,
     /// An I/O error that stopped the segment (exit code 2 territory).
     pub io_error: Option<String>,
+    /// Parallel chunks the segment was verified in (0: one sequential walk).
+    pub chunks: u64,
 }
 
 /// The order-dependent checks of one segment, fed batch by batch.
@@ -385,8 +387,9 @@ fn verify_inner(
         )?,
         _ => None,
     };
+    let chunks = parallel.map_or(0, |(_, n)| n);
     let stats = match parallel {
-        Some(st) => st,
+        Some((st, _)) => st,
         None => {
             let mut both = Both {
                 checks: &mut checks,
@@ -445,6 +448,7 @@ fn verify_inner(
         report.decoded_bytes = d.decoded;
     }
     report.files = files;
+    report.chunks = chunks;
     report.log_bytes = log_len;
     report.stats = stats;
     report.findings = out;
@@ -463,7 +467,7 @@ fn split_walk(
     deep: Option<&mut Deep>,
     out: &mut Vec<Finding>,
     progress: &(dyn Fn(u64) + Sync),
-) -> io::Result<Option<WalkStats>> {
+) -> io::Result<Option<(WalkStats, u64)>> {
     let Some(slice) = src.as_slice() else {
         return Ok(None);
     };
@@ -563,7 +567,7 @@ fn split_walk(
     }
     // Phase 3: order-dependent checks over headers only.
     header_pass(slice, file, total.valid_end, &skips, checks, out);
-    Ok(Some(total))
+    Ok(Some((total, bounds.len() as u64 - 1)))
 }
 
 /// Feeds the order-dependent checks from batch headers alone, jumping over known corrupt ranges.

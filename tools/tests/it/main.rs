@@ -2,5 +2,6 @@
 
 mod cli;
 mod corruption;
+mod live;
 mod real;
 mod util;
