@@ -13,6 +13,8 @@ pub mod consumer_offsets;
 pub mod control;
 pub mod deep;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod index;
 pub mod legacy;
 pub mod records;

@@ -347,7 +347,7 @@ pub fn summarize(
             }
             Err(e) => out.push(
                 Finding::error(
-                    Kind::DecompressionFailed,
+                    e.kind(),
                     file,
                     format!(
                         "legacy {} wrapper at offset {offset} does not decode: {e}",
