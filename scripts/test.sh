@@ -19,3 +19,6 @@ cargo test --workspace --locked
 
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
+
+step "fuzz target compiles"
+cargo check --manifest-path fuzz/Cargo.toml --locked
