@@ -168,20 +168,20 @@ fn json_str(s: &str) -> String {
 }
 
 fn dump_file(out: &mut impl Write, path: &Path, opts: Opts) -> Result<Outcome, Failure> {
-    let Some(ft) = FileType::of(path) else {
-        eprintln!(
-            "drkit: ignoring unknown file {} (not a Kafka log, index or snapshot file)",
-            path.display()
-        );
-        return Ok(Outcome::Trouble);
-    };
     let meta = std::fs::metadata(path).map_err(Failure::Read)?;
     if !meta.is_file() {
         return Err(Failure::Read(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "not a regular file",
+            "not a regular file (dump takes segment, index and snapshot files)",
         )));
     }
+    let Some(ft) = FileType::of(path) else {
+        eprintln!(
+            "drkit: ignoring unknown file {} (not a .log, .checkpoint, .index, .timeindex, .txnindex or .snapshot)",
+            path.display()
+        );
+        return Ok(Outcome::Trouble);
+    };
     let w = |r: io::Result<()>| r.map_err(write_err);
     let file_json = json_str(&path.display().to_string());
     if opts.json {
@@ -238,19 +238,24 @@ fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     if sequence == -1 {
         return -1;
     }
-    if sequence > i32::MAX - increment {
-        increment - (i32::MAX - sequence) - 1
+    // Java int arithmetic wraps silently; foreign bytes must not make ours panic.
+    if sequence > i32::MAX.wrapping_sub(increment) {
+        increment
+            .wrapping_sub(i32::MAX.wrapping_sub(sequence))
+            .wrapping_sub(1)
     } else {
-        sequence + increment
+        sequence.wrapping_add(increment)
     }
 }
 
 /// DefaultRecordBatch.decrementSequence, for producer snapshots' first sequence.
 fn decrement_sequence(sequence: i32, decrement: i32) -> i32 {
     if sequence < decrement {
-        i32::MAX - (decrement - sequence) + 1
+        i32::MAX
+            .wrapping_sub(decrement.wrapping_sub(sequence))
+            .wrapping_add(1)
     } else {
-        sequence - decrement
+        sequence.wrapping_sub(decrement)
     }
 }
 
@@ -1647,6 +1652,11 @@ mod tests {
         assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
         assert_eq!(decrement_sequence(15, 5), 10);
         assert_eq!(decrement_sequence(1, 3), i32::MAX - 1);
+        // Foreign values wrap as Java's ints do instead of panicking.
+        let _ = increment_sequence(5, i32::MIN);
+        let _ = increment_sequence(i32::MIN, i32::MAX);
+        let _ = decrement_sequence(i32::MIN, i32::MAX);
+        let _ = decrement_sequence(i32::MAX, i32::MIN);
     }
 
     #[test]
