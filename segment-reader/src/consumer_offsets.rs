@@ -141,12 +141,18 @@ impl fmt::Display for Uuid {
             nbits += 8;
             while nbits >= 6 {
                 nbits -= 6;
-                let c = ALPHABET[((bits >> nbits) & 63) as usize];
+                let c = ALPHABET
+                    .get(((bits >> nbits) & 63) as usize)
+                    .copied()
+                    .unwrap_or(b'?');
                 fmt::Write::write_char(f, c as char)?;
             }
         }
         if nbits > 0 {
-            let c = ALPHABET[((bits << (6 - nbits)) & 63) as usize];
+            let c = ALPHABET
+                .get(((bits << (6 - nbits)) & 63) as usize)
+                .copied()
+                .unwrap_or(b'?');
             fmt::Write::write_char(f, c as char)?;
         }
         Ok(())
@@ -701,12 +707,12 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let at = self.pos;
-        let end = at
+        let bytes = at
             .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
+            .and_then(|end| self.buf.get(at..end))
             .ok_or(DecodeError::Truncated { field, at })?;
-        self.pos = end;
-        Ok(&self.buf[at..end])
+        self.pos = at + n;
+        Ok(bytes)
     }
 
     fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {

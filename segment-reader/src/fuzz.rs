@@ -42,7 +42,11 @@ impl Visitor for All<'_> {
 /// Walks `data` as a log (with every checker riding along), and parses it as each index,
 /// snapshot, checkpoint and `__consumer_offsets` payload. Returns the findings of the walk so
 /// callers can compare sources. Must never panic.
-pub fn exercise_source(data: &[u8], src: &mut Source<'_>, tail_may_tear: bool) -> Vec<crate::Finding> {
+pub fn exercise_source(
+    data: &[u8],
+    src: &mut Source<'_>,
+    tail_may_tear: bool,
+) -> Vec<crate::Finding> {
     let file = file_id("fuzz.log");
     let mut out = Vec::new();
     // The same bytes serve as the log's indexes: every checker must cope with nonsense.
@@ -50,13 +54,34 @@ pub fn exercise_source(data: &[u8], src: &mut Source<'_>, tail_may_tear: bool) -
     let mut all = All {
         deep: DeepChecker::new(),
         file: Arc::clone(&file),
-        index: OffsetIndexCheck::new(file_id("fuzz.index"), idx, 0, data.len() as u64, tail_may_tear, &mut out),
+        index: OffsetIndexCheck::new(
+            file_id("fuzz.index"),
+            idx,
+            0,
+            data.len() as u64,
+            tail_may_tear,
+            &mut out,
+        ),
         time: TimeIndexCheck::new(file_id("fuzz.timeindex"), idx, 0, tail_may_tear, &mut out),
         txn: TxnIndexCheck::new(file_id("fuzz.txnindex"), idx, 0, &mut out),
     };
-    let cfg = WalkConfig { tail_may_tear, stop_at: None, expected_first_offset: Some(0) };
-    let st = walk::walk(src, &file, 0, cfg, &mut all, &mut Scratch::default(), &mut out);
-    let All { index, time, txn, .. } = all;
+    let cfg = WalkConfig {
+        tail_may_tear,
+        stop_at: None,
+        expected_first_offset: Some(0),
+    };
+    let st = walk::walk(
+        src,
+        &file,
+        0,
+        cfg,
+        &mut all,
+        &mut Scratch::default(),
+        &mut out,
+    );
+    let All {
+        index, time, txn, ..
+    } = all;
     index.finish(st.map(|s| s.valid_end).unwrap_or(0), &mut out);
     time.finish(&mut out);
     txn.finish(&mut out);
@@ -75,7 +100,10 @@ pub fn exercise(data: &[u8]) {
     checkpoint::check_offset_checkpoint(&id, data, &mut out);
     let _ = consumer_offsets::decode_key(data);
     if let Some((head, tail)) = data.split_first() {
-        let _ = consumer_offsets::decode_value(consumer_offsets::RecordKind::from_type(*head as i16 % 4), tail);
+        let _ = consumer_offsets::decode_value(
+            consumer_offsets::RecordKind::from_type(*head as i16 % 4),
+            tail,
+        );
     }
     let _ = crate::control::parse_control_batch(data, 1);
     for r in crate::records::RecordIter::new(data).take(1000) {

@@ -5,6 +5,18 @@
 //! [`source`], the one module that maps or reads files. Every check reports [`Finding`]s; the
 //! library never prints. The on-disk formats are documented in docs/FORMAT.md.
 
+// Foreign bytes must never abort a scan: no unwrap, expect, panic or unchecked indexing in the
+// library (tests may use them).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod batch;
 pub mod be;
 pub mod checkpoint;

@@ -150,7 +150,9 @@ impl Visitor for Checks<'_> {
                 .get_or_insert(b.partition_leader_epoch);
             self.report.last_epoch = Some(b.partition_leader_epoch);
         }
-        self.report.codec_bytes[codec_slot(b.attributes)] += b.size;
+        if let Some(n) = self.report.codec_bytes.get_mut(codec_slot(b.attributes)) {
+            *n += b.size;
+        }
         if let Some(c) = &mut self.index {
             c.on_batch(b, out);
         }
@@ -202,7 +204,9 @@ impl Visitor for Deep {
                 Err(_) => return,
             }
         };
-        self.decoded[codec_slot(b.attributes)] += stats.uncompressed_bytes;
+        if let Some(n) = self.decoded.get_mut(codec_slot(b.attributes)) {
+            *n += stats.uncompressed_bytes;
+        }
     }
 }
 
@@ -496,7 +500,9 @@ fn split_walk(
         .par_windows(2)
         .enumerate()
         .map(|(i, w)| {
-            let (start, stop) = (w[0], w[1]);
+            let &[start, stop] = w else {
+                return Ok(ChunkResult::default());
+            };
             let mut v = ChunkVisitor {
                 skips: Vec::new(),
                 deep: deep_on.then(|| Deep {
@@ -611,6 +617,7 @@ fn header_pass(
 }
 
 /// What one parallel chunk found.
+#[derive(Default)]
 struct ChunkResult {
     stats: WalkStats,
     findings: Vec<Finding>,

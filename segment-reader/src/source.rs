@@ -117,7 +117,10 @@ impl<'a> Source<'a> {
                 buf.resize(avail, 0);
                 let mut filled = 0;
                 while filled < avail {
-                    let n = file.read_at(&mut buf[filled..], pos + filled as u64)?;
+                    let Some(rest) = buf.get_mut(filled..) else {
+                        break;
+                    };
+                    let n = file.read_at(rest, pos + filled as u64)?;
                     if n == 0 {
                         break; // truncated under us: the file now ends here
                     }
@@ -140,7 +143,10 @@ impl<'a> Source<'a> {
                 let mut v = vec![0; n];
                 let mut filled = 0;
                 while filled < n {
-                    let r = file.read_at(&mut v[filled..], pos + filled as u64)?;
+                    let Some(rest) = v.get_mut(filled..) else {
+                        break;
+                    };
+                    let r = file.read_at(rest, pos + filled as u64)?;
                     if r == 0 {
                         break;
                     }
@@ -153,7 +159,7 @@ impl<'a> Source<'a> {
                 let all = self.as_slice().unwrap_or(&[]);
                 let start = (pos as usize).min(all.len());
                 let end = start.saturating_add(len).min(all.len());
-                Ok(Cow::Borrowed(&all[start..end]))
+                Ok(Cow::Borrowed(all.get(start..end).unwrap_or(&[])))
             }
         }
     }

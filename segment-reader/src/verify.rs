@@ -276,9 +276,11 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
         summary.batches += r.stats.batches;
         summary.records += r.stats.records;
         summary.bytes += r.log_bytes;
-        for i in 0..5 {
-            summary.codec_bytes[i] += r.codec_bytes[i];
-            summary.decoded_bytes[i] += r.decoded_bytes[i];
+        for (sum, n) in summary.codec_bytes.iter_mut().zip(r.codec_bytes) {
+            *sum += n;
+        }
+        for (sum, n) in summary.decoded_bytes.iter_mut().zip(r.decoded_bytes) {
+            *sum += n;
         }
         findings.extend(r.findings);
     }

@@ -23,10 +23,16 @@ impl XorShift {
 fn sample_logs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/data/logs");
     let mut v = Vec::new();
-    for d in fs::read_dir(root).unwrap().flatten().filter(|d| d.path().is_dir()) {
+    for d in fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+    {
         for f in fs::read_dir(d.path()).unwrap().flatten() {
             let p = f.path();
-            if p.extension().is_some_and(|x| x == "log" || x == "checkpoint") {
+            if p.extension()
+                .is_some_and(|x| x == "log" || x == "checkpoint")
+            {
                 v.push(p);
             }
         }

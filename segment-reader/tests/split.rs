@@ -32,8 +32,15 @@ fn make(dir: &Path) -> SegmentFiles {
 }
 
 fn run(seg: &SegmentFiles, threads: usize, deep: bool) -> SegmentReport {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let opts = Options { deep, split_bytes: 2 * CHUNK, chunk_bytes: CHUNK };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let opts = Options {
+        deep,
+        split_bytes: 2 * CHUNK,
+        chunk_bytes: CHUNK,
+    };
     pool.install(|| verify_segment(seg, None, opts, &|_| {}))
 }
 
@@ -54,10 +61,20 @@ fn parallel_chunks_agree_with_the_sequential_walk() {
     let seg = make(tmp.path());
     let seq = run(&seg, 1, true);
     assert!(seq.stats.batches > 1000, "{:?}", seq.stats);
-    assert!(seq.findings.iter().all(|f| f.severity < segment_reader::Severity::Warning), "{:?}", seq.findings);
+    assert!(
+        seq.findings
+            .iter()
+            .all(|f| f.severity < segment_reader::Severity::Warning),
+        "{:?}",
+        seq.findings
+    );
     let par = run(&seg, 2, true);
     assert_eq!(seq.chunks, 0);
-    assert!(par.chunks >= 8, "the parallel path was taken: {}", par.chunks);
+    assert!(
+        par.chunks >= 8,
+        "the parallel path was taken: {}",
+        par.chunks
+    );
     same(&seq, &par);
     same(&run(&seg, 1, false), &run(&seg, 2, false));
 }
@@ -78,6 +95,10 @@ fn damage_across_chunk_boundaries_is_reported_the_same_way() {
     let seq = run(&seg, 1, false);
     assert!(seq.stats.corrupt_ranges >= 3, "{:?}", seq.findings);
     let par = run(&seg, 2, false);
-    assert!(par.chunks >= 8, "the parallel path was taken: {}", par.chunks);
+    assert!(
+        par.chunks >= 8,
+        "the parallel path was taken: {}",
+        par.chunks
+    );
     same(&seq, &par);
 }
