@@ -443,3 +443,143 @@ fn json_lines_follow_the_documented_schema() {
         assert!(seen.contains(t), "{t} not seen: {seen:?}");
     }
 }
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/data/logs")
+        .join(rel)
+}
+
+fn record_offsets(text: &str) -> Vec<i64> {
+    text.lines()
+        .filter(|l| l.starts_with("| offset: "))
+        .map(|l| fields(l)["offset"].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn legacy_wrappers_list_their_inner_messages() {
+    // Real magic 0 captures: one gzip wrapper holding offsets 0..=41, and a message whose CRC
+    // the kafka-rust authors broke on purpose.
+    let captures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/kafka-legacy-captures/extracted-message-sets");
+    if captures.is_dir() {
+        let gz =
+            captures.join("fetch1.mytopic.1p.gzip.kafka.0821/my-topic-0/00000000000000000000.log");
+        let (text, code) = dump(&["--records"], &gz);
+        assert_eq!(code, 0, "{text}");
+        let wrapper = text.lines().find(|l| l.starts_with("offset: ")).unwrap();
+        let f = fields(wrapper);
+        assert_eq!(f["offset"], "41");
+        assert_eq!(f["compresscodec"], "gzip");
+        assert_eq!(f["NoTimestampType"], "-1");
+        assert_eq!(record_offsets(&text), (0..=41).collect::<Vec<_>>());
+        assert!(text
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .all(|l| l.ends_with('}')));
+
+        let bad = captures
+            .join("fetch2.mytopic.nocompression.invalid_crc.kafka.0900/my-topic-0/00000000000000000000.log");
+        let (text, code) = dump(&[], &bad);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("isvalid: false"), "{text}");
+        assert!(text.contains("crc_mismatch"), "{text}");
+    }
+    // Generated magic 1 data with compressed wrappers: every inner message, offsets consecutive.
+    let dir = testdata("legacy-v1-0");
+    if dir.is_dir() {
+        for log in ["00000000000000000000.log", "00000000000000000091.log"] {
+            let (text, code) = dump(&["--records"], &dir.join(log));
+            assert_eq!(code, 0, "{text}");
+            let offsets = record_offsets(&text);
+            assert!(!offsets.is_empty());
+            assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
+        }
+    }
+}
+
+#[test]
+fn txn_index_entries_point_at_abort_markers() {
+    let dir = testdata("txn-0");
+    if !dir.is_dir() {
+        eprintln!("skipping: {} is absent", dir.display());
+        return;
+    }
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let idx = e.path();
+        if !idx.extension().is_some_and(|x| x == "txnindex") {
+            continue;
+        }
+        let (text, code) = dump(&[], &idx);
+        assert_eq!(code, 0, "{text}");
+        let (log_text, code) = dump(&["--records"], &idx.with_extension("log"));
+        assert_eq!(code, 0);
+        let aborts: Vec<String> = log_text
+            .lines()
+            .filter(|l| l.contains(" endTxnMarker: ABORT "))
+            .map(|l| fields(l)["offset"].clone())
+            .collect();
+        let entries: Vec<_> = text.lines().skip(1).map(fields).collect();
+        assert_eq!(entries.len(), aborts.len(), "{text}\n{aborts:?}");
+        for (t, a) in entries.iter().zip(&aborts) {
+            assert_eq!(&t["lastOffset"], a);
+            assert_eq!(t["version"], "0");
+            for k in ["producerId", "firstOffset", "lastStableOffset"] {
+                assert!(t.contains_key(k), "{k}");
+            }
+        }
+        checked += entries.len();
+        // The same entries as JSON Lines.
+        let (json, _) = dump(&["--format", "json"], &idx);
+        let n = json
+            .lines()
+            .filter(|l| l.contains("\"type\":\"txn_entry\""))
+            .count();
+        assert_eq!(n, entries.len());
+    }
+    assert!(checked > 0, "no aborted transactions in {}", dir.display());
+}
+
+#[test]
+fn snapshot_lines_say_what_the_bytes_say() {
+    let dir = testdata("lz4-0");
+    let Some(snap) = std::fs::read_dir(&dir).ok().and_then(|rd| {
+        rd.flatten().map(|e| e.path()).find(|p| {
+            p.extension().is_some_and(|x| x == "snapshot")
+                && std::fs::metadata(p).unwrap().len() > 10
+        })
+    }) else {
+        eprintln!(
+            "skipping: no producer snapshot with entries in {}",
+            dir.display()
+        );
+        return;
+    };
+    let data = std::fs::read(&snap).unwrap();
+    let be = |at: usize, n: usize| -> i64 {
+        data[at..at + n]
+            .iter()
+            .fold(0i64, |v, b| (v << 8) | *b as i64)
+    };
+    let (text, code) = dump(&[], &snap);
+    assert_eq!(code, 0, "{text}");
+    let first = fields(text.lines().nth(1).unwrap());
+    // Entry 0 starts at byte 10: producerId i64, epoch i16, lastSequence i32, lastOffset i64,
+    // offsetDelta i32, timestamp i64, coordinatorEpoch i32, currentTxnFirstOffset i64.
+    assert_eq!(first["producerId"], be(10, 8).to_string());
+    assert_eq!(first["producerEpoch"], be(18, 2).to_string());
+    assert_eq!(first["lastSequence"], (be(20, 4) as i32).to_string());
+    assert_eq!(first["lastOffset"], be(24, 8).to_string());
+    assert_eq!(first["offsetDelta"], (be(32, 4) as i32).to_string());
+    assert_eq!(first["timestamp"], be(36, 8).to_string());
+    assert_eq!(first["lastTimestamp"], be(36, 8).to_string());
+    assert_eq!(first["coordinatorEpoch"], (be(44, 4) as i32).to_string());
+    assert_eq!(
+        first["firstSequence"],
+        (be(20, 4) as i32 - be(32, 4) as i32).to_string()
+    );
+    let count = be(6, 4) as usize;
+    assert_eq!(text.lines().count(), 1 + count);
+}
