@@ -83,6 +83,7 @@ pub struct DumpArgs {
     /// Print keys and payloads decoded this way (implies --records).
     #[arg(long, value_enum)]
     pub decoder: Option<Decoder>,
+    /// Output format: DumpLogSegments' text, or JSON Lines (schema in docs/JSON-dump.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
