@@ -163,6 +163,10 @@ impl Finding {
     pub fn info(kind: Kind, file: &Arc<Path>, message: impl Into<String>) -> Self {
         Self::new(Severity::Info, kind, file, message)
     }
+    /// A file that could not be opened or read: the run goes on, the exit code says 2.
+    pub fn unreadable(file: &Arc<Path>, err: &std::io::Error) -> Self {
+        Self::error(Kind::Unreadable, file, format!("cannot read: {err}"))
+    }
     pub fn at(mut self, position: u64) -> Self {
         self.position = Some(position);
         self

@@ -88,6 +88,38 @@ pub fn real_len(bytes: &[u8], entry_size: usize) -> usize {
 
 /// The "preallocated" finding shared by `.index` and `.timeindex`: one info finding, never
 /// mismatches. Returns `true` when the file has padding.
+/// The part of an index file that holds real entries, after reporting a partial last entry
+/// (`size_kind`) and a preallocated zero tail. Shared by the offset and time indexes, whose
+/// files differ only in entry size.
+pub(crate) fn real_entries<'a>(
+    file: &Arc<Path>,
+    index: &'a [u8],
+    entry_size: usize,
+    size_kind: Kind,
+    what: &str,
+    is_active: bool,
+    out: &mut Vec<Finding>,
+) -> &'a [u8] {
+    let tail = index.len() % entry_size;
+    if tail != 0 {
+        let whole = (index.len() - tail) as u64;
+        out.push(
+            Finding::error(
+                size_kind,
+                file,
+                format!(
+                    "{what} is {} bytes, not a multiple of {entry_size}: {tail} trailing bytes are ignored",
+                    index.len()
+                ),
+            )
+            .range(whole, index.len() as u64),
+        );
+    }
+    let real = real_len(index, entry_size);
+    report_padding(file, index, entry_size, real, is_active, out);
+    index.get(..real).unwrap_or(&[])
+}
+
 pub(crate) fn report_padding(
     file: &Arc<Path>,
     bytes: &[u8],
@@ -178,25 +210,15 @@ impl<'a> OffsetIndexCheck<'a> {
         is_active: bool,
         out: &mut Vec<Finding>,
     ) -> Self {
-        let tail = index.len() % ENTRY_SIZE;
-        if tail != 0 {
-            let whole = (index.len() - tail) as u64;
-            out.push(
-                Finding::error(
-                    Kind::IndexSize,
-                    &file,
-                    format!(
-                        "index is {} bytes, not a multiple of {ENTRY_SIZE}: {} trailing bytes are ignored",
-                        index.len(),
-                        tail
-                    ),
-                )
-                .range(whole, index.len() as u64),
-            );
-        }
-        let real = real_len(index, ENTRY_SIZE);
-        report_padding(&file, index, ENTRY_SIZE, real, is_active, out);
-        let index = index.get(..real).unwrap_or(&[]);
+        let index = real_entries(
+            &file,
+            index,
+            ENTRY_SIZE,
+            Kind::IndexSize,
+            "index",
+            is_active,
+            out,
+        );
 
         // Pairwise ordering and bounds: no batch needed.
         let mut prev: Option<IndexEntry> = None;

@@ -274,11 +274,7 @@ pub fn read_aux(path: &Path, out: &mut Vec<Finding>) -> Option<(Arc<Path>, Vec<u
     match fs::read(path) {
         Ok(b) => Some((id, b)),
         Err(e) => {
-            out.push(Finding::error(
-                Kind::Unreadable,
-                &id,
-                format!("cannot read: {e}"),
-            ));
+            out.push(Finding::unreadable(&id, &e));
             None
         }
     }

@@ -264,11 +264,7 @@ pub fn verify_segment(
         Ok(r) => r,
         Err(e) => SegmentReport {
             files: 1,
-            findings: vec![Finding::error(
-                Kind::Unreadable,
-                &file,
-                format!("cannot read: {e}"),
-            )],
+            findings: vec![Finding::unreadable(&file, &e)],
             io_error: Some(format!("{}: {e}", seg.log.display())),
             ..SegmentReport::default()
         },
@@ -287,11 +283,7 @@ fn open_aux(
     match hold(p, active) {
         Ok(h) => Some((id, h)),
         Err(e) => {
-            out.push(Finding::error(
-                Kind::Unreadable,
-                &id,
-                format!("cannot read: {e}"),
-            ));
+            out.push(Finding::unreadable(&id, &e));
             None
         }
     }

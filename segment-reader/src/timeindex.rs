@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::batch::BatchInfo;
 use crate::be;
 use crate::finding::{Finding, Kind, Severity};
-use crate::index::{real_len, report_padding};
+use crate::index::{real_entries, real_len};
 
 /// Size of one `.timeindex` entry.
 pub const ENTRY_SIZE: usize = 12;
@@ -90,25 +90,15 @@ impl<'a> TimeIndexCheck<'a> {
         is_active: bool,
         out: &mut Vec<Finding>,
     ) -> Self {
-        let tail = index.len() % ENTRY_SIZE;
-        if tail != 0 {
-            let whole = (index.len() - tail) as u64;
-            out.push(
-                Finding::error(
-                    Kind::TimeIndexSize,
-                    &file,
-                    format!(
-                        "time index is {} bytes, not a multiple of {ENTRY_SIZE}: {} trailing bytes are ignored",
-                        index.len(),
-                        tail
-                    ),
-                )
-                .range(whole, index.len() as u64),
-            );
-        }
-        let real = real_len(index, ENTRY_SIZE);
-        report_padding(&file, index, ENTRY_SIZE, real, is_active, out);
-        let index = index.get(..real).unwrap_or(&[]);
+        let index = real_entries(
+            &file,
+            index,
+            ENTRY_SIZE,
+            Kind::TimeIndexSize,
+            "time index",
+            is_active,
+            out,
+        );
 
         let mut prev: Option<TimeIndexEntry> = None;
         for (at, e) in entries(index) {

@@ -115,11 +115,7 @@ fn add_path(plan: &mut Plan, p: &Path, depth: usize) {
     let meta = match fs::metadata(p) {
         Ok(m) => m,
         Err(e) => {
-            plan.problems.push(Finding::error(
-                Kind::Unreadable,
-                &id,
-                format!("cannot read: {e}"),
-            ));
+            plan.problems.push(Finding::unreadable(&id, &e));
             return;
         }
     };

@@ -16,14 +16,14 @@ use crate::util::drkit;
 fn truncating_the_active_segment_mid_read_does_not_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let part = tmp.path().join("telemetry-0");
-    write_bench(&BenchConfig {
+    let cfg = BenchConfig {
         out: part.clone(),
         segment_bytes: 96 << 20,
         segments: 1,
         compression: Compression::None,
         batch_records: 20,
-    })
-    .unwrap();
+    };
+    write_bench(&cfg).unwrap();
     let log = part.join("00000000000000000000.log");
     let full = std::fs::metadata(&log).unwrap().len();
     for (i, delay_ms) in [5u64, 40, 150].into_iter().enumerate() {
@@ -43,13 +43,6 @@ fn truncating_the_active_segment_mid_read_does_not_crash() {
         f.set_len(0).unwrap();
         drop(f);
         std::fs::remove_dir_all(&part).unwrap();
-        write_bench(&BenchConfig {
-            out: part.clone(),
-            segment_bytes: 96 << 20,
-            segments: 1,
-            compression: Compression::None,
-            batch_records: 20,
-        })
-        .unwrap();
+        write_bench(&cfg).unwrap();
     }
 }
