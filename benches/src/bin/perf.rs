@@ -122,6 +122,20 @@ impl Report {
             Some(false) => "**no**".to_string(),
             None => "-".to_string(),
         };
+        self.row_text(target, what, reference, subject, ratio, goal, met);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row_text(
+        &mut self,
+        target: &str,
+        what: &str,
+        reference: String,
+        subject: String,
+        ratio: String,
+        goal: &str,
+        met: String,
+    ) {
         eprintln!("  => {target} {what}: {reference} | {subject} | {ratio} | {goal} {met}");
         self.rows.push(Row {
             target: target.into(),
@@ -200,7 +214,10 @@ impl<'a> Bench<'a> {
         };
         for ((name, ts), cs) in self.names.iter().zip(&t).zip(&cpu) {
             let _ = writeln!(raw, "  {name:<42} wall ms: {}", ms(ts));
-            let _ = writeln!(raw, "  {:<42}  cpu ms: {}", "", ms(cs));
+            // Child processes (the drkit binary) do not show in this process's CPU time.
+            if median(cs) * 100 > median(ts) {
+                let _ = writeln!(raw, "  {:<42}  cpu ms: {}", "", ms(cs));
+            }
             eprintln!("  {label} {name}: median {:?}", median(ts));
         }
         Ok(Timings {
@@ -330,6 +347,7 @@ struct Data {
     root: PathBuf,
     scale: u64,
     reuse: bool,
+    made: std::cell::RefCell<Vec<String>>,
 }
 
 impl Data {
@@ -337,7 +355,8 @@ impl Data {
         let seg = seg / self.scale;
         let dir = self.root.join(name);
         let marker = self.root.join(format!("{name}.json"));
-        if self.reuse && marker.is_file() && dir.is_dir() {
+        let made_now = self.made.borrow().iter().any(|m| m == name);
+        if (self.reuse || made_now) && marker.is_file() && dir.is_dir() {
             let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&marker)?)?;
             let mut logs: Vec<PathBuf> = fs::read_dir(&dir)?
                 .map(|e| e.map(|e| e.path()))
@@ -376,6 +395,7 @@ impl Data {
         );
         // Every generated segment is a closed one, as in a partition that has rolled since.
         ds.add_empty_active_segment()?;
+        self.made.borrow_mut().push(name.to_string());
         fs::write(
             &marker,
             serde_json::json!({"batches": ds.batches, "records": ds.records, "bytes": ds.bytes})
@@ -402,6 +422,7 @@ fn run() -> Result<()> {
         root: root.clone(),
         scale: args.scale,
         reuse: args.keep,
+        made: Default::default(),
     };
     let mut rep = Report::default();
     let load_start = loadavg();
@@ -431,7 +452,8 @@ fn run() -> Result<()> {
             Some(bin) => {
                 let medium = data.get("medium-0", 256 * MIB, 1, "none")?;
                 let big = big.as_ref().context("big data set")?;
-                target_4(&mut rep, bin, &[&medium, big])?;
+                let zstd = data.get("zstd-0", 128 * MIB, 1, "zstd")?;
+                target_4(&mut rep, bin, &[&medium, big], &zstd)?;
             }
             None => rep
                 .notes
@@ -509,6 +531,7 @@ fn target_1_3(rep: &mut Report, big: &Dataset, rounds: usize, t1: bool, t3: bool
     let bytes = fs::metadata(&log)?.len();
     warm(std::slice::from_ref(&log))?;
     let one = pool(1)?;
+    let two = pool(2)?;
     let seg = closed_segment(&log);
     let mut streamed = seg.clone();
     streamed.active = true;
@@ -531,6 +554,9 @@ fn target_1_3(rep: &mut Report, big: &Dataset, rounds: usize, t1: bool, t3: bool
             })
             .add("plain pass, fresh MAP_POPULATE mapping", || {
                 plain_pass_populated(&log)
+            })
+            .add("verify -j2 (32 MiB chunks in parallel)", || {
+                two.install(|| check_segment(&verify_segment(&seg, false), b, r))
             });
         let t = bench.run("target 1", rounds, &mut rep.raw)?;
         rep.row(
@@ -557,6 +583,15 @@ fn target_1_3(rep: &mut Report, big: &Dataset, rounds: usize, t1: bool, t3: bool
             t.desc(0, bytes),
             t.desc(4, bytes),
             ratio_text(t.speed(0, 4)),
+            "(info)",
+            None,
+        );
+        rep.row(
+            "1",
+            "same segment, -j1 → -j2 (one segment split into chunks; not a target)",
+            t.desc(1, bytes),
+            t.desc(5, bytes),
+            ratio_text(t.speed(1, 5)),
             "(info)",
             None,
         );
@@ -711,14 +746,35 @@ fn target_2(rep: &mut Report, multi: &Dataset, rounds: usize, drkit: Option<&Pat
     );
     let s_verify = t.speed(0, 1);
     let s_spin = t.speed(4, 5);
-    rep.row(
+    // On a shared machine the second core may simply not be there: then wall time cannot show
+    // a speed-up, whatever the code does, and the verdict says so.
+    let verdict = if s_spin.0 < 1.8 {
+        format!(
+            "**inconclusive**: the CPU-only reference scaled only {:.2}× (the second core was busy)",
+            s_spin.0
+        )
+    } else if s_verify.0 >= 1.8 {
+        "yes".into()
+    } else {
+        "**no**".into()
+    };
+    rep.row_text(
         "2",
         &what,
         t.desc(0, bytes),
         t.desc(1, bytes),
         ratio_text(s_verify),
         "≥ 1.8",
-        Some(s_verify.0 >= 1.8),
+        verdict,
+    );
+    rep.row(
+        "2",
+        "same, -j2 with intra-segment chunks off (`split_bytes` = ∞; each thread walks whole segments)",
+        t.desc(0, bytes),
+        t.desc(6, bytes),
+        ratio_text(t.speed(0, 6)),
+        "(info)",
+        None,
     );
     rep.row(
         "2",
@@ -748,20 +804,21 @@ fn target_2(rep: &mut Report, multi: &Dataset, rounds: usize, drkit: Option<&Pat
         None,
     );
     let cpu = |i: usize| format!("CPU {:.0} ms", t.cpu_med(i).as_secs_f64() * 1e3);
-    for (what, a, b) in [
-        ("verify", 0, 1),
-        ("verify without intra-segment chunks", 0, 6),
-        ("plain pass", 2, 3),
-        ("CPU-only work", 4, 5),
+    for (what, a, b, goal) in [
+        ("verify", 0, 1, true),
+        ("verify without intra-segment chunks", 0, 6, false),
+        ("plain pass", 2, 3, false),
+        ("CPU-only work", 4, 5, false),
     ] {
+        let est = t.cpu_bound_speedup(a, b);
         rep.row(
             "2",
             &format!("{what}: speed-up two free cores would give, from CPU time (2 × CPU₁ / CPU₂)"),
             cpu(a),
             cpu(b),
-            format!("**{:.2}**", t.cpu_bound_speedup(a, b)),
-            "(info)",
-            None,
+            format!("**{est:.2}**"),
+            if goal { "≥ 1.8 (estimate)" } else { "(info)" },
+            goal.then_some(est >= 1.8),
         );
     }
     if drkit.is_some() {
@@ -822,7 +879,7 @@ fn measure_child(cmd: &mut Command) -> Result<(Mem, Duration)> {
 }
 
 /// Target 4: peak memory of the release binary on 256 MiB and 1 GiB segments.
-fn target_4(rep: &mut Report, bin: &Path, sets: &[&Dataset]) -> Result<()> {
+fn target_4(rep: &mut Report, bin: &Path, sets: &[&Dataset], deep: &Dataset) -> Result<()> {
     eprintln!("target 4: peak memory of {}", bin.display());
     let mut raw = String::new();
     for ds in sets {
@@ -875,6 +932,40 @@ fn target_4(rep: &mut Report, bin: &Path, sets: &[&Dataset]) -> Result<()> {
                 );
             }
         }
+    }
+    // --deep keeps one decompression buffer per thread (bounded by the batch size).
+    warm(&deep.logs)?;
+    for jobs in ["1", "2"] {
+        let mut cmd = Command::new(bin);
+        cmd.args(["-j", jobs, "segments", "verify", "--deep", "--no-progress"])
+            .args(["--format", "json"])
+            .arg(&deep.dir);
+        let (m, d) = measure_child(&mut cmd)?;
+        let _ = writeln!(
+            raw,
+            "  {} MiB zstd, --deep, -j{jobs}: RssAnon {} kB, VmHWM {} kB, {} samples, {:.0} ms",
+            deep.bytes / MIB,
+            m.rss_anon_kb,
+            m.vm_hwm_kb,
+            m.samples,
+            d.as_secs_f64() * 1e3
+        );
+        rep.row(
+            "4",
+            &format!(
+                "peak memory, {} MiB zstd segment, `--deep`, -j{jobs}",
+                deep.bytes / MIB
+            ),
+            format!(
+                "VmHWM {:.1} MiB, {:.0} ms",
+                m.vm_hwm_kb as f64 / 1024.0,
+                d.as_secs_f64() * 1e3
+            ),
+            format!("max RssAnon **{:.1} MiB**", m.rss_anon_kb as f64 / 1024.0),
+            "-".into(),
+            "< 64 MiB",
+            Some(m.rss_anon_kb < 64 * 1024),
+        );
     }
     rep.raw.push_str("target 4 (max over 2 ms /proc polls):\n");
     rep.raw.push_str(&raw);
@@ -939,8 +1030,12 @@ fn target_5(rep: &mut Report, ds: &Dataset, codec: &str, rounds: usize) -> Resul
         t.desc(0, bytes),
         t.desc(1, bytes),
         ratio_text(t.speed(0, 1)),
-        "close to 1 (≥ 0.8)",
-        Some(t.speed(0, 1).0 >= 0.8),
+        if codec == "none" {
+            "(info: no decompressor)"
+        } else {
+            "close to 1 (≥ 0.8)"
+        },
+        (codec != "none").then_some(t.speed(0, 1).0 >= 0.8),
     );
     Ok(())
 }
