@@ -22,8 +22,9 @@ use anyhow::{bail, ensure, Context, Result};
 use drkit_benches::*;
 
 const USAGE: &str =
-    "usage: perf profile PATH... [--jobs N] [--deep] [--no-split] [--iters K] [--stream]
-         (loops `verify` over partition dirs or one .log, for perf/callgrind; prints CPU time)
+    "usage: perf profile PATH... [--jobs N] [--deep] [--no-split] [--iters K] [--stream] [--kp]
+         (loops `verify` over partition dirs or one .log, for perf/callgrind; prints CPU time;
+         --kp loops kafka-protocol's decoder over the .log instead)
        perf [--data-dir DIR] [--keep] [--rounds N] [--drkit PATH]
             [--only 1,2,3,4,5] [--scale DIV]
   --data-dir DIR  generate the data under DIR (default: a temp dir, removed afterwards)
@@ -300,6 +301,7 @@ fn main() {
 fn profile() -> Result<()> {
     let mut paths = vec![];
     let (mut jobs, mut deep, mut split, mut iters, mut stream) = (1, false, true, 5, false);
+    let mut kp = false;
     let mut it = std::env::args().skip(2);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -308,6 +310,7 @@ fn profile() -> Result<()> {
             "--deep" => deep = true,
             "--no-split" => split = false,
             "--stream" => stream = true,
+            "--kp" => kp = true,
             _ => paths.push(PathBuf::from(a)),
         }
     }
@@ -321,7 +324,11 @@ fn profile() -> Result<()> {
         let cpu0 = process_cpu();
         let (d, batches) = time(|| {
             p.install(|| {
-                if paths.len() == 1 && paths[0].extension().is_some_and(|x| x == "log") {
+                if kp {
+                    mapped_bytes(&paths[0])
+                        .and_then(|b| kafka_protocol_decode(&b))
+                        .map_or(0, |(b, _)| b)
+                } else if paths.len() == 1 && paths[0].extension().is_some_and(|x| x == "log") {
                     let mut seg = closed_segment(&paths[0]);
                     seg.active = stream;
                     segment_reader::segment::verify_segment(&seg, None, opts, &|_| {})
