@@ -113,7 +113,6 @@ impl<'a> Source<'a> {
                     let from = (pos - have_start) as usize;
                     return Ok(buf.get(from..).unwrap_or(&[]));
                 }
-                buf.clear();
                 buf.resize(avail, 0);
                 let mut filled = 0;
                 while filled < avail {

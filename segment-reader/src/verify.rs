@@ -214,11 +214,16 @@ pub fn verify(plan: &Plan, opts: VerifyOptions, progress: &(dyn Fn(u64) + Sync))
             epochs: None,
         });
     }
+    // Splitting a segment into chunks costs extra passes (sync search, header pass); it pays only
+    // for a segment larger than one thread's fair share of the whole work.
+    let mut seg_opts = opts.segment;
+    let share = plan.total_bytes() / rayon::current_num_threads().max(1) as u64;
+    seg_opts.split_bytes = seg_opts.split_bytes.max(share);
     let reports: Vec<SegmentReport> = jobs
         .par_iter()
         .map(|j| {
             let epochs = j.epochs.as_ref().map(|(id, e)| (id, e.as_slice()));
-            segment::verify_segment(j.seg, epochs, opts.segment, progress)
+            segment::verify_segment(j.seg, epochs, seg_opts, progress)
         })
         .collect();
 

@@ -200,6 +200,12 @@ fn check_crc(bytes: &[u8], magic: i8) -> Option<Cause> {
     }
 }
 
+/// A legacy candidate must frame exactly (key and value lengths add up to its size) before its
+/// CRC-32 is worth computing: that costs a few reads, the CRC a pass over up to 256 MiB.
+fn framed(bytes: &[u8], magic: i8) -> bool {
+    magic >= 2 || LegacyMessage::parse(bytes).is_ok()
+}
+
 /// Cheap pre-filter for resynchronisation candidates: fields a real batch header always has.
 fn plausible(w: &[u8], left: u64) -> Option<u64> {
     let base = be::i64(w, 0)?;
@@ -246,7 +252,7 @@ pub fn resync(src: &mut Source<'_>, from: u64, limit: u64) -> io::Result<Option<
             if let Some(total) = plausible(sub, len - p - i as u64) {
                 if let Some(bytes) = sub.get(..total as usize) {
                     let magic = be::i8(bytes, 16).unwrap_or(-1);
-                    if check_crc(bytes, magic).is_none() {
+                    if framed(bytes, magic) && check_crc(bytes, magic).is_none() {
                         return Ok(Some(p + i as u64));
                     }
                 } else {
@@ -261,7 +267,10 @@ pub fn resync(src: &mut Source<'_>, from: u64, limit: u64) -> io::Result<Option<
                 let at = p + ci as u64;
                 let bytes = src.read_at(at, total as usize)?;
                 let magic = be::i8(&bytes, 16).unwrap_or(-1);
-                if bytes.len() as u64 == total && check_crc(&bytes, magic).is_none() {
+                if bytes.len() as u64 == total
+                    && framed(&bytes, magic)
+                    && check_crc(&bytes, magic).is_none()
+                {
                     return Ok(Some(at));
                 }
                 p = at + 1;
