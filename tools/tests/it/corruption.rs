@@ -698,8 +698,15 @@ fn legacy_wrapper_offset_that_disagrees_with_its_inner_messages() {
     // outside the CRC, so only decoding the wrapper can tell.
     let (_t, dir) = scratch_partition("legacy-v0-0");
     let log = &logs(&dir)[0];
-    let (pos, _, _) = legacy_entries(log).into_iter().find(|e| e.2 & 0x07 != 0).expect("a compressed wrapper");
-    let offset = i64::from_be_bytes(fs::read(log).unwrap()[pos as usize..pos as usize + 8].try_into().unwrap());
+    let (pos, _, _) = legacy_entries(log)
+        .into_iter()
+        .find(|e| e.2 & 0x07 != 0)
+        .expect("a compressed wrapper");
+    let offset = i64::from_be_bytes(
+        fs::read(log).unwrap()[pos as usize..pos as usize + 8]
+            .try_into()
+            .unwrap(),
+    );
     patch(log, pos, &(offset + 1).to_be_bytes());
     for deep in [false, true] {
         let run = verify(&dir, if deep { &["--deep"] } else { &[] });

@@ -37,7 +37,11 @@ fn truncating_the_active_segment_mid_read_does_not_crash() {
         let f = OpenOptions::new().write(true).open(&log).unwrap();
         f.set_len(full / (i as u64 + 2)).unwrap();
         let status = child.wait().unwrap();
-        assert_eq!(status.signal(), None, "drkit was killed by a signal: {status:?}");
+        assert_eq!(
+            status.signal(),
+            None,
+            "drkit was killed by a signal: {status:?}"
+        );
         assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
         // Restore the full segment for the next round.
         f.set_len(0).unwrap();
