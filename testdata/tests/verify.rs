@@ -247,6 +247,8 @@ fn per_batch_indexes(entries: &[Entry], rolled: bool) -> (Pairs, Pairs) {
 
 fn read_index(path: &Path, base: i64, entry: usize, padding: usize) -> Pairs {
     let b = fs::read(path).unwrap();
+    // Padding is rounded down to whole entries, as Kafka preallocates.
+    let padding = padding / entry * entry;
     assert!(b.len() >= padding);
     let (real, pad) = b.split_at(b.len() - padding);
     assert!(
