@@ -45,6 +45,14 @@ pub fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, VarintError> {
 
 #[inline]
 fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
+    // Most varints in a record (attributes aside: deltas, key length, header count) fit in one
+    // byte; answering those without the loop is most of what record decoding costs.
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(b as u64);
+        }
+    }
     let mut value = 0u64;
     let mut at = *pos;
     for i in 0..max_bytes {
@@ -344,14 +352,16 @@ pub fn read_record<'a>(section: &'a [u8], pos: &mut usize) -> Result<Record<'a>,
     }
     let end = body + length as usize;
     let bounded = section.get(..end).unwrap_or_default();
-    let attributes = *bounded.get(at).ok_or(fail((
-        at,
-        RecordErrorKind::PastEnd {
-            field: Field::Attributes,
-            length: 1,
-            available: 0,
-        },
-    )))? as i8;
+    let attributes = *bounded.get(at).ok_or_else(|| {
+        fail((
+            at,
+            RecordErrorKind::PastEnd {
+                field: Field::Attributes,
+                length: 1,
+                available: 0,
+            },
+        ))
+    })? as i8;
     at += 1;
     let ts_at = at;
     let timestamp_delta = read_varlong(bounded, &mut at).map_err(|error| {
