@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, from a clean checkout.
 #
-# Needs only the Rust toolchain. The tests of `drkit segments` read real broker-written data from
-# ../shared/kafka-real when it exists beside the checkout (DRKIT_KAFKA_REAL overrides the path).
+# Needs the Rust toolchain; starts the services the tests talk to itself (a throwaway PostgreSQL
+# 15 on a free loopback port, installed from Debian's packages when missing) and stops them on
+# exit. The tests of `drkit segments` read real broker-written data from ../shared/kafka-real when
+# it exists beside the checkout (DRKIT_KAFKA_REAL overrides the path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+
+step "services: PostgreSQL"
+services=$(mktemp -d)
+trap 'scripts/pg.sh stop "$services/pg"; rm -rf "$services"' EXIT
+DRKIT_PG_URL=$(scripts/pg.sh start "$services/pg")
+export DRKIT_PG_URL
+echo "PostgreSQL at $DRKIT_PG_URL"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,0 +1,5 @@
+//! Telemetry back into PostgreSQL/TimescaleDB after a restore, exactly once, and the RPO gap
+//! report that proves (or disproves) the 5-minute telemetry objective per asset.
+//!
+//! Modules are added by the replay and gaps work; this crate never prints (the `drkit` binary
+//! renders its events).
