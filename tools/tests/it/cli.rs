@@ -42,18 +42,19 @@ fn json_schema_fields_are_exactly_the_documented_ones() {
         .keys()
         .cloned()
         .collect::<Vec<_>>();
+    // The documented order: type first, as in docs/JSON.md.
     assert_eq!(
         f,
         [
-            "end_position",
-            "file",
-            "kind",
-            "last_offset",
-            "message",
-            "offset",
-            "position",
+            "type",
             "severity",
-            "type"
+            "kind",
+            "file",
+            "position",
+            "end_position",
+            "offset",
+            "last_offset",
+            "message"
         ]
     );
 }
