@@ -3,3 +3,5 @@
 //!
 //! Modules are added by the replay and gaps work; this crate never prints (the `drkit` binary
 //! renders its events).
+
+pub mod gaps;
