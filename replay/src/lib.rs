@@ -5,3 +5,8 @@
 //! renders its events).
 
 pub mod gaps;
+
+pub mod mapping;
+pub mod pgcopy;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,903 @@
+//! The mapping from a Kafka message to table columns, and the row encoder that applies it.
+//!
+//! Several telemetry table variants exist in MS5 deployments (wide, narrow per-metric, OEE rows),
+//! so nothing about the target table is hard-coded: a TOML mapping names, for each column, which
+//! part of the message feeds it (a JSON pointer into the value, the key, the Kafka timestamp,
+//! offset, partition, topic, or a header) and its PostgreSQL type. The mapping is validated once
+//! when it is loaded ([`Mapping::from_toml`], [`Mapping::preset`]); afterwards the encoder only
+//! deals with typed [`Column`]s, and every value that does not fit becomes a [`RowError`] with a
+//! reason (the dead-letter file), never a panic.
+//!
+//! Rows are encoded straight into PostgreSQL's binary COPY format (see [`crate::pgcopy`]): no
+//! intermediate row structs, one pass over the JSON document.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::pgcopy;
+
+/// PostgreSQL column types the replay can write (binary COPY needs the exact type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColType {
+    Timestamptz,
+    Timestamp,
+    Uuid,
+    Float8,
+    Int8,
+    Bool,
+    Text,
+    Jsonb,
+}
+
+impl ColType {
+    /// The type as written in DDL.
+    pub fn sql(self) -> &'static str {
+        match self {
+            ColType::Timestamptz => "timestamptz",
+            ColType::Timestamp => "timestamp",
+            ColType::Uuid => "uuid",
+            ColType::Float8 => "double precision",
+            ColType::Int8 => "bigint",
+            ColType::Bool => "boolean",
+            ColType::Text => "text",
+            ColType::Jsonb => "jsonb",
+        }
+    }
+    /// `pg_type.typname` values whose binary input accepts what this type encodes.
+    /// `timestamp` and `timestamptz` share the int64-microseconds form (a `timestamp` column then
+    /// holds UTC wall-clock time, which the pre-flight warns about); `varchar` takes text's bytes.
+    pub fn accepts(self, typname: &str) -> bool {
+        match self {
+            ColType::Timestamptz | ColType::Timestamp => {
+                typname == "timestamptz" || typname == "timestamp"
+            }
+            ColType::Uuid => typname == "uuid",
+            ColType::Float8 => typname == "float8",
+            ColType::Int8 => typname == "int8",
+            ColType::Bool => typname == "bool",
+            ColType::Text => typname == "text" || typname == "varchar",
+            ColType::Jsonb => typname == "jsonb",
+        }
+    }
+    fn is_time(self) -> bool {
+        matches!(self, ColType::Timestamptz | ColType::Timestamp)
+    }
+}
+
+/// How a time value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeFormat {
+    /// ISO 8601 / RFC 3339 strings, or epoch milliseconds when the value is a JSON number.
+    #[default]
+    Auto,
+    Iso8601,
+    EpochMs,
+}
+
+/// Which part of a message feeds a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// A JSON pointer (RFC 6901) into the value document; `""` is the whole document.
+    Value(String),
+    /// The record key as UTF-8 text.
+    Key,
+    /// The record timestamp (epoch ms).
+    Timestamp,
+    Offset,
+    Partition,
+    Topic,
+    /// A header's value as UTF-8 text (the first header with that name).
+    Header(String),
+    /// With `explode`: the member name of the exploded object.
+    MetricName,
+    /// With `explode`: the member value of the exploded object.
+    MetricValue,
+}
+
+/// One validated column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColType,
+    pub part: Part,
+    /// Absent or JSON null gives SQL NULL instead of a dead letter.
+    pub optional: bool,
+    /// A value of the wrong JSON type gives SQL NULL instead of a dead letter (for sparse or
+    /// mixed-type members, such as a metric value that is a number in one event and text in another).
+    pub lenient: bool,
+    pub time_format: TimeFormat,
+}
+
+/// Turns one object member into one row each (the narrow per-metric tables).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explode {
+    pub pointer: String,
+    /// Members that are attributes of the event, not metrics (`quality`, `unit`).
+    pub skip: Vec<String>,
+}
+
+/// A validated mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    /// Default target table (the CLI's `--table` overrides it).
+    pub table: Option<String>,
+    pub columns: Vec<Column>,
+    pub explode: Option<Explode>,
+    /// The column that carries event time (for `--since/--until` by event time, and the
+    /// hypertable's time dimension): the first time-typed column.
+    pub time_column: Option<usize>,
+}
+
+/// Why a mapping was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MappingError {
+    #[error("mapping TOML: {0}")]
+    Toml(String),
+    #[error("unknown mapping preset {0:?} (known: ms5-telemetry, ms5-metrics)")]
+    UnknownPreset(String),
+    #[error("the mapping has no columns")]
+    NoColumns,
+    #[error("column {column:?}: {reason}")]
+    Column { column: String, reason: String },
+    #[error("duplicate column {0:?}")]
+    Duplicate(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    table: Option<String>,
+    explode: Option<RawExplode>,
+    #[serde(default)]
+    columns: Vec<RawColumn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExplode {
+    pointer: String,
+    #[serde(default)]
+    skip: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: ColType,
+    from: String,
+    #[serde(default)]
+    optional: bool,
+    #[serde(default)]
+    lenient: bool,
+    #[serde(default)]
+    time_format: TimeFormat,
+}
+
+/// The `ms5-telemetry` preset: MS5 events into the wide table (variant A). The gateway sends one
+/// sparse event per tag change, so every metric column is optional and lenient.
+pub const MS5_TELEMETRY: &str = r#"
+table = "telemetry"
+columns = [
+  { name = "timestamp",   type = "timestamptz", from = "/timestamp" },
+  { name = "asset_id",    type = "uuid",        from = "/assetId" },
+  { name = "temperature", type = "float8",      from = "/data/temperature", optional = true },
+  { name = "pressure",    type = "float8",      from = "/data/pressure",    optional = true },
+  { name = "vibration",   type = "float8",      from = "/data/vibration",   optional = true },
+  { name = "speed",       type = "float8",      from = "/data/speed",       optional = true },
+  { name = "metadata",    type = "jsonb",       from = "/metadata",         optional = true },
+]
+"#;
+
+/// The `ms5-metrics` preset: one row per metric member of `data` (narrow table).
+pub const MS5_METRICS: &str = r#"
+table = "telemetry_metrics"
+explode = { pointer = "/data", skip = ["quality", "unit"] }
+columns = [
+  { name = "timestamp",  type = "timestamptz", from = "/timestamp" },
+  { name = "asset_id",   type = "uuid",        from = "/assetId" },
+  { name = "event_id",   type = "uuid",        from = "/eventId" },
+  { name = "metric",     type = "text",        from = "metric.name" },
+  { name = "value",      type = "float8",      from = "metric.value", optional = true, lenient = true },
+  { name = "value_text", type = "text",        from = "metric.value", optional = true, lenient = true },
+  { name = "quality",    type = "text",        from = "/data/quality", optional = true },
+  { name = "unit",       type = "text",        from = "/data/unit",    optional = true },
+]
+"#;
+
+impl Mapping {
+    /// A built-in preset by name.
+    pub fn preset(name: &str) -> Result<Mapping, MappingError> {
+        match name {
+            "ms5-telemetry" => Mapping::from_toml(MS5_TELEMETRY),
+            "ms5-metrics" => Mapping::from_toml(MS5_METRICS),
+            _ => Err(MappingError::UnknownPreset(name.to_string())),
+        }
+    }
+
+    /// Parses and validates a TOML mapping (format in docs/REPLAY.md).
+    pub fn from_toml(text: &str) -> Result<Mapping, MappingError> {
+        let raw: RawMapping =
+            toml::from_str(text).map_err(|e| MappingError::Toml(e.to_string()))?;
+        if raw.columns.is_empty() {
+            return Err(MappingError::NoColumns);
+        }
+        let mut columns: Vec<Column> = Vec::with_capacity(raw.columns.len());
+        for c in raw.columns {
+            let bad = |reason: String| MappingError::Column {
+                column: c.name.clone(),
+                reason,
+            };
+            if c.name.is_empty() || c.name.contains('\0') {
+                return Err(bad("empty name or NUL in name".into()));
+            }
+            if columns.iter().any(|x| x.name == c.name) {
+                return Err(MappingError::Duplicate(c.name));
+            }
+            let part = parse_part(&c.from).map_err(bad)?;
+            if matches!(part, Part::MetricName | Part::MetricValue) && raw.explode.is_none() {
+                return Err(bad(format!("{:?} needs an `explode` section", c.from)));
+            }
+            let fits = match (&part, c.ty) {
+                (Part::Value(_) | Part::MetricValue, _) => true,
+                (Part::Timestamp, t) => t.is_time() || t == ColType::Int8,
+                (Part::Offset | Part::Partition, t) => t == ColType::Int8 || t == ColType::Text,
+                (Part::Key | Part::Header(_) | Part::Topic | Part::MetricName, t) => !matches!(
+                    t,
+                    ColType::Float8 | ColType::Int8 | ColType::Bool | ColType::Jsonb
+                ),
+            };
+            if !fits {
+                return Err(bad(format!(
+                    "{:?} cannot be written as {}",
+                    c.from,
+                    c.ty.sql()
+                )));
+            }
+            columns.push(Column {
+                name: c.name,
+                ty: c.ty,
+                part,
+                optional: c.optional,
+                lenient: c.lenient,
+                time_format: c.time_format,
+            });
+        }
+        let explode = match raw.explode {
+            Some(e) => {
+                if !(e.pointer.is_empty() || e.pointer.starts_with('/')) {
+                    return Err(MappingError::Toml(format!(
+                        "explode.pointer {:?} is not a JSON pointer",
+                        e.pointer
+                    )));
+                }
+                Some(Explode {
+                    pointer: e.pointer,
+                    skip: e.skip,
+                })
+            }
+            None => None,
+        };
+        let time_column = columns.iter().position(|c| c.ty.is_time());
+        Ok(Mapping {
+            table: raw.table,
+            columns,
+            explode,
+            time_column,
+        })
+    }
+
+    /// Column names as a quoted SQL list.
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+fn parse_part(from: &str) -> Result<Part, String> {
+    Ok(match from {
+        "key" => Part::Key,
+        "timestamp" => Part::Timestamp,
+        "offset" => Part::Offset,
+        "partition" => Part::Partition,
+        "topic" => Part::Topic,
+        "metric.name" => Part::MetricName,
+        "metric.value" => Part::MetricValue,
+        "" => Part::Value(String::new()),
+        p if p.starts_with('/') => Part::Value(p.to_string()),
+        h => match h.strip_prefix("header:") {
+            Some(name) if !name.is_empty() => Part::Header(name.to_string()),
+            _ => {
+                return Err(format!(
+                    "unknown source {h:?} (a JSON pointer such as /data/temperature, key, \
+                     timestamp, offset, partition, topic, header:NAME, metric.name, metric.value)"
+                ))
+            }
+        },
+    })
+}
+
+/// A quoted SQL identifier; `schema.table` is quoted per part. Quotes are doubled, so any name
+/// is safe to splice into SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A possibly schema-qualified table name, quoted.
+pub fn quote_table(name: &str) -> String {
+    match name.split_once('.') {
+        Some((s, t)) => format!("{}.{}", quote_ident(s), quote_ident(t)),
+        None => quote_ident(name),
+    }
+}
+
+/// The parts of one message the encoder reads.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRef<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// Epoch ms; `None` when the source has none (JSON-lines dumps, magic 0).
+    pub timestamp: Option<i64>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+}
+
+/// Why one message produced no row (a dead letter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    NoValue,
+    MalformedJson(String),
+    Missing {
+        column: String,
+        source: String,
+    },
+    WrongType {
+        column: String,
+        expected: &'static str,
+    },
+    BadTime {
+        column: String,
+        text: String,
+    },
+    OutOfRange {
+        column: String,
+        text: String,
+    },
+    BadUuid {
+        column: String,
+        text: String,
+    },
+    NotUtf8 {
+        column: String,
+    },
+    NotAnObject {
+        pointer: String,
+    },
+}
+
+impl RowError {
+    /// A short machine-readable kind for the dead-letter file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RowError::NoValue => "no_value",
+            RowError::MalformedJson(_) => "malformed_json",
+            RowError::Missing { .. } => "missing_field",
+            RowError::WrongType { .. } => "wrong_type",
+            RowError::BadTime { .. } => "bad_time",
+            RowError::OutOfRange { .. } => "out_of_range",
+            RowError::BadUuid { .. } => "bad_uuid",
+            RowError::NotUtf8 { .. } => "not_utf8",
+            RowError::NotAnObject { .. } => "not_an_object",
+        }
+    }
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowError::NoValue => write!(f, "the record has no value (tombstone)"),
+            RowError::MalformedJson(e) => write!(f, "malformed JSON: {e}"),
+            RowError::Missing { column, source } => {
+                write!(f, "column {column}: {source} is missing or null")
+            }
+            RowError::WrongType { column, expected } => {
+                write!(f, "column {column}: expected {expected}")
+            }
+            RowError::BadTime { column, text } => {
+                write!(f, "column {column}: unparseable time {text}")
+            }
+            RowError::OutOfRange { column, text } => {
+                write!(f, "column {column}: {text} is out of range")
+            }
+            RowError::BadUuid { column, text } => write!(f, "column {column}: bad uuid {text}"),
+            RowError::NotUtf8 { column } => write!(f, "column {column}: not UTF-8"),
+            RowError::NotAnObject { pointer } => write!(f, "{pointer} is not an object"),
+        }
+    }
+}
+
+/// Event-time window (epoch microseconds, `[since, until)`); rows outside are skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub since_us: Option<i64>,
+    pub until_us: Option<i64>,
+}
+
+impl TimeWindow {
+    pub fn contains(&self, us: i64) -> bool {
+        self.since_us.is_none_or(|s| us >= s) && self.until_us.is_none_or(|u| us < u)
+    }
+}
+
+/// What encoding one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoded {
+    pub rows: u32,
+    /// Rows left out by the event-time window.
+    pub skipped: u32,
+}
+
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// Encodes the rows for one message onto `out` (binary COPY tuples). On error `out` is left as
+/// it was, so a bad message never leaves half a row behind.
+pub fn encode_message(
+    m: &Mapping,
+    msg: &MessageRef<'_>,
+    window: &TimeWindow,
+    out: &mut Vec<u8>,
+) -> Result<Encoded, RowError> {
+    let start = out.len();
+    let r = encode_inner(m, msg, window, out);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+fn encode_inner(
+    m: &Mapping,
+    msg: &MessageRef<'_>,
+    window: &TimeWindow,
+    out: &mut Vec<u8>,
+) -> Result<Encoded, RowError> {
+    let needs_json = m.explode.is_some()
+        || m.columns
+            .iter()
+            .any(|c| matches!(c.part, Part::Value(_) | Part::MetricValue));
+    let doc: Value = if needs_json {
+        let bytes = msg.value.ok_or(RowError::NoValue)?;
+        serde_json::from_slice(bytes).map_err(|e| RowError::MalformedJson(e.to_string()))?
+    } else {
+        Value::Null
+    };
+    let mut enc = Encoded {
+        rows: 0,
+        skipped: 0,
+    };
+    match &m.explode {
+        None => {
+            if row(m, msg, &doc, None, window, out)? {
+                enc.rows += 1;
+            } else {
+                enc.skipped += 1;
+            }
+        }
+        Some(ex) => {
+            let obj = doc
+                .pointer(&ex.pointer)
+                .and_then(Value::as_object)
+                .ok_or_else(|| RowError::NotAnObject {
+                    pointer: ex.pointer.clone(),
+                })?;
+            for (name, v) in obj {
+                if ex.skip.iter().any(|s| s == name) {
+                    continue;
+                }
+                if row(m, msg, &doc, Some((name, v)), window, out)? {
+                    enc.rows += 1;
+                } else {
+                    enc.skipped += 1;
+                }
+            }
+        }
+    }
+    Ok(enc)
+}
+
+/// One row; false when the event-time window excluded it (nothing written).
+fn row(
+    m: &Mapping,
+    msg: &MessageRef<'_>,
+    doc: &Value,
+    metric: Option<(&String, &Value)>,
+    window: &TimeWindow,
+    out: &mut Vec<u8>,
+) -> Result<bool, RowError> {
+    let start = out.len();
+    pgcopy::row_start(out, m.columns.len());
+    for (i, c) in m.columns.iter().enumerate() {
+        let missing = || RowError::Missing {
+            column: c.name.clone(),
+            source: match &c.part {
+                Part::Value(p) => p.clone(),
+                other => format!("{other:?}").to_lowercase(),
+            },
+        };
+        let value = match &c.part {
+            Part::Value(p) => doc.pointer(p).filter(|v| !v.is_null()).map(Src::Json),
+            Part::MetricValue => metric
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_null())
+                .map(Src::Json),
+            Part::MetricName => metric.map(|(n, _)| Src::Text(n.as_bytes())),
+            Part::Key => msg.key.map(Src::Text),
+            Part::Header(h) => msg
+                .headers
+                .iter()
+                .find(|(k, _)| *k == h.as_bytes())
+                .and_then(|(_, v)| *v)
+                .map(Src::Text),
+            Part::Timestamp => msg.timestamp.filter(|t| *t >= 0).map(Src::Int),
+            Part::Offset => Some(Src::Int(msg.offset)),
+            Part::Partition => Some(Src::Int(msg.partition as i64)),
+            Part::Topic => Some(Src::Text(msg.topic.as_bytes())),
+        };
+        let Some(value) = value else {
+            if c.optional {
+                pgcopy::null(out);
+                continue;
+            }
+            return Err(missing());
+        };
+        let time = matches!(c.part, Part::Timestamp);
+        match field(c, value, time, out) {
+            Ok(Some(us)) if m.time_column == Some(i) && !window.contains(us) => {
+                out.truncate(start);
+                return Ok(false);
+            }
+            Ok(_) => {}
+            Err(Some(e)) => return Err(e),
+            Err(None) => {
+                // Lenient: wrong JSON type becomes NULL.
+                pgcopy::null(out);
+            }
+        }
+    }
+    Ok(true)
+}
+
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Json(&'a Value),
+    Text(&'a [u8]),
+    Int(i64),
+}
+
+/// Writes one field. `Ok(Some(us))` for time values (for the window check); `Err(None)` for a
+/// lenient column whose value had the wrong type (the caller writes NULL).
+fn field(
+    c: &Column,
+    v: Src<'_>,
+    epoch_ms_part: bool,
+    out: &mut Vec<u8>,
+) -> Result<Option<i64>, Option<RowError>> {
+    let wrong = |expected: &'static str| {
+        if c.lenient {
+            None
+        } else {
+            Some(RowError::WrongType {
+                column: c.name.clone(),
+                expected,
+            })
+        }
+    };
+    let range = |text: String| {
+        Some(RowError::OutOfRange {
+            column: c.name.clone(),
+            text,
+        })
+    };
+    let utf8 = |b: &[u8]| -> Result<String, Option<RowError>> {
+        std::str::from_utf8(b).map(str::to_string).map_err(|_| {
+            Some(RowError::NotUtf8 {
+                column: c.name.clone(),
+            })
+        })
+    };
+    match c.ty {
+        ColType::Timestamptz | ColType::Timestamp => {
+            let us = match v {
+                Src::Int(ms) if epoch_ms_part => {
+                    ms.checked_mul(1000).ok_or_else(|| range(ms.to_string()))?
+                }
+                Src::Json(j) => time_from_json(c, j)?,
+                Src::Text(t) => {
+                    let s = utf8(t)?;
+                    parse_time(&s, c.time_format).ok_or_else(|| {
+                        Some(RowError::BadTime {
+                            column: c.name.clone(),
+                            text: s.clone(),
+                        })
+                    })?
+                }
+                Src::Int(_) => return Err(wrong("a time")),
+            };
+            // PostgreSQL's timestamp range: 4713 BC to 294276 AD; keep well inside it.
+            if !(-210_866_803_200_000_000..=9_214_646_400_000_000_000).contains(&us) {
+                return Err(range(us.to_string()));
+            }
+            pgcopy::i64_field(out, us - PG_EPOCH_US);
+            Ok(Some(us))
+        }
+        ColType::Uuid => {
+            let s = match v {
+                Src::Json(Value::String(s)) => s.clone(),
+                Src::Text(t) => utf8(t)?,
+                _ => return Err(wrong("a uuid string")),
+            };
+            let u = uuid::Uuid::parse_str(&s).map_err(|_| {
+                Some(RowError::BadUuid {
+                    column: c.name.clone(),
+                    text: s.clone(),
+                })
+            })?;
+            pgcopy::bytes_field(out, u.as_bytes());
+            Ok(None)
+        }
+        ColType::Float8 => {
+            let f = match v {
+                Src::Json(Value::Number(n)) => n.as_f64().ok_or_else(|| range(n.to_string()))?,
+                _ => return Err(wrong("a number")),
+            };
+            if !f.is_finite() {
+                return Err(range(f.to_string()));
+            }
+            pgcopy::f64_field(out, f);
+            Ok(None)
+        }
+        ColType::Int8 => {
+            let i = match v {
+                Src::Int(i) => i,
+                Src::Json(Value::Number(n)) => match n.as_i64() {
+                    Some(i) => i,
+                    None => match n.as_f64() {
+                        Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => f as i64,
+                        _ => return Err(range(n.to_string())),
+                    },
+                },
+                _ => return Err(wrong("an integer")),
+            };
+            pgcopy::i64_field(out, i);
+            Ok(None)
+        }
+        ColType::Bool => {
+            let b = match v {
+                Src::Json(Value::Bool(b)) => *b,
+                _ => return Err(wrong("a boolean")),
+            };
+            pgcopy::bytes_field(out, &[b as u8]);
+            Ok(None)
+        }
+        ColType::Text => {
+            match v {
+                Src::Json(Value::String(s)) => pgcopy::bytes_field(out, s.as_bytes()),
+                Src::Json(_) if c.lenient => return Err(None),
+                Src::Json(j) => pgcopy::bytes_field(out, j.to_string().as_bytes()),
+                Src::Text(t) => {
+                    if std::str::from_utf8(t).is_err() {
+                        return Err(Some(RowError::NotUtf8 {
+                            column: c.name.clone(),
+                        }));
+                    }
+                    pgcopy::bytes_field(out, t)
+                }
+                Src::Int(i) => pgcopy::bytes_field(out, i.to_string().as_bytes()),
+            }
+            Ok(None)
+        }
+        ColType::Jsonb => {
+            let Src::Json(j) = v else {
+                return Err(wrong("JSON"));
+            };
+            pgcopy::jsonb_field(out, &j.to_string());
+            Ok(None)
+        }
+    }
+}
+
+fn time_from_json(c: &Column, j: &Value) -> Result<i64, Option<RowError>> {
+    let bad = |text: String| {
+        Some(RowError::BadTime {
+            column: c.name.clone(),
+            text,
+        })
+    };
+    match j {
+        Value::Number(n) if c.time_format != TimeFormat::Iso8601 => {
+            let ms = n.as_i64().ok_or_else(|| bad(n.to_string()))?;
+            ms.checked_mul(1000).ok_or_else(|| {
+                Some(RowError::OutOfRange {
+                    column: c.name.clone(),
+                    text: n.to_string(),
+                })
+            })
+        }
+        Value::String(s) => parse_time(s, c.time_format).ok_or_else(|| bad(s.clone())),
+        _ if c.lenient => Err(None),
+        other => Err(bad(other.to_string())),
+    }
+}
+
+/// Epoch microseconds from ISO 8601 (a zone-less time is taken as UTC) or epoch-ms text.
+pub fn parse_time(s: &str, fmt: TimeFormat) -> Option<i64> {
+    let s = s.trim();
+    if fmt != TimeFormat::Iso8601 {
+        if let Ok(ms) = s.parse::<i64>() {
+            return ms.checked_mul(1000);
+        }
+        if fmt == TimeFormat::EpochMs {
+            return None;
+        }
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    // RFC 3339 requires the `T`; ISO 8601 also allows a space, and producers omit the zone.
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z")
+        .ok()
+        .map(|t| t.timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(value: &str) -> MessageRef<'_> {
+        MessageRef {
+            topic: "telemetry",
+            partition: 0,
+            offset: 7,
+            timestamp: Some(1_768_464_000_000),
+            key: Some(b"k"),
+            value: Some(value.as_bytes()),
+            headers: &[],
+        }
+    }
+
+    const EV: &str = r#"{"eventId":"0f0e0d0c-0b0a-4908-8706-050403020100","timestamp":"2026-01-15T08:00:00.500Z","assetId":"00010203-0405-4607-8809-0a0b0c0d0e0f","type":"telemetry","data":{"temperature":61.5,"quality":"good","unit":"C"}}"#;
+
+    #[test]
+    fn presets_load() {
+        assert_eq!(Mapping::preset("ms5-telemetry").unwrap().columns.len(), 7);
+        assert!(Mapping::preset("ms5-metrics").unwrap().explode.is_some());
+        assert_eq!(
+            Mapping::preset("nope"),
+            Err(MappingError::UnknownPreset("nope".into()))
+        );
+    }
+
+    #[test]
+    fn wide_row_encodes() {
+        let m = Mapping::preset("ms5-telemetry").unwrap();
+        let mut out = vec![];
+        let e = encode_message(&m, &msg(EV), &TimeWindow::default(), &mut out).unwrap();
+        assert_eq!(e.rows, 1);
+        // 2 (count) + ts 12 + uuid 20 + float 12 + 3 nulls*4 + metadata null 4
+        assert_eq!(out.len(), 2 + 12 + 20 + 12 + 12 + 4);
+        assert_eq!(&out[..2], &7i16.to_be_bytes());
+        let us = 1_768_464_000_500_000i64 - PG_EPOCH_US;
+        assert_eq!(&out[6..14], &us.to_be_bytes());
+    }
+
+    #[test]
+    fn narrow_rows_explode() {
+        let m = Mapping::preset("ms5-metrics").unwrap();
+        let mut out = vec![];
+        let e = encode_message(&m, &msg(EV), &TimeWindow::default(), &mut out).unwrap();
+        assert_eq!(e.rows, 1, "quality and unit are skipped");
+        let two = EV.replace(r#""quality""#, r#""status":"running","q""#);
+        out.clear();
+        let e = encode_message(&m, &msg(&two), &TimeWindow::default(), &mut out).unwrap();
+        assert_eq!(e.rows, 3);
+    }
+
+    #[test]
+    fn bad_messages_are_typed_and_leave_nothing() {
+        let m = Mapping::preset("ms5-telemetry").unwrap();
+        let cases = [
+            ("{not json", "malformed_json"),
+            (r#"{"timestamp":"2026-01-15T08:00:00Z"}"#, "missing_field"),
+            (
+                &EV.replace("2026-01-15T08:00:00.500Z", "yesterday"),
+                "bad_time",
+            ),
+            (&EV.replace("61.5", "1e999"), "malformed_json"),
+            (&EV.replace("61.5", "\"hot\""), "wrong_type"),
+            (&EV.replace("00010203-", "zz"), "bad_uuid"),
+        ];
+        for (v, kind) in cases {
+            let mut out = vec![1, 2, 3];
+            let e = encode_message(&m, &msg(v), &TimeWindow::default(), &mut out).unwrap_err();
+            assert_eq!(e.kind(), kind, "{v}");
+            assert_eq!(out, vec![1, 2, 3]);
+        }
+        let m = Mapping::from_toml(r#"columns = [{ name = "n", type = "int8", from = "/n" }]"#)
+            .unwrap();
+        let mut out = vec![];
+        let e = encode_message(&m, &msg(r#"{"n":1e30}"#), &TimeWindow::default(), &mut out);
+        assert_eq!(e.unwrap_err().kind(), "out_of_range");
+    }
+
+    #[test]
+    fn window_skips_rows() {
+        let m = Mapping::preset("ms5-telemetry").unwrap();
+        let w = TimeWindow {
+            since_us: Some(1_768_464_001_000_000),
+            until_us: None,
+        };
+        let mut out = vec![];
+        let e = encode_message(&m, &msg(EV), &w, &mut out).unwrap();
+        assert_eq!((e.rows, e.skipped, out.len()), (0, 1, 0));
+    }
+
+    #[test]
+    fn times_parse() {
+        let t = 1_768_464_000_000_000;
+        for s in [
+            "2026-01-15T08:00:00Z",
+            "2026-01-15T09:00:00+01:00",
+            "2026-01-15T08:00:00",
+            "2026-01-15 08:00:00.000",
+            "1768464000000",
+        ] {
+            assert_eq!(parse_time(s, TimeFormat::Auto), Some(t), "{s}");
+        }
+        assert_eq!(parse_time("1768464000000", TimeFormat::Iso8601), None);
+        assert_eq!(
+            parse_time("2026-01-15T08:00:00Z", TimeFormat::EpochMs),
+            None
+        );
+    }
+
+    #[test]
+    fn mapping_errors() {
+        assert!(matches!(
+            Mapping::from_toml("columns = []"),
+            Err(MappingError::NoColumns)
+        ));
+        assert!(matches!(
+            Mapping::from_toml(r#"columns = [{ name = "a", type = "float8", from = "key" }]"#),
+            Err(MappingError::Column { .. })
+        ));
+        assert!(matches!(
+            Mapping::from_toml(r#"columns = [{ name = "a", type = "text", from = "bogus" }]"#),
+            Err(MappingError::Column { .. })
+        ));
+        assert!(matches!(
+            Mapping::from_toml(r#"columns = [{ name = "a", type = "int4", from = "key" }]"#),
+            Err(MappingError::Toml(_))
+        ));
+        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+        assert_eq!(quote_table("s.t"), r#""s"."t""#);
+    }
+}

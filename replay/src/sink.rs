@@ -1,0 +1,939 @@
+//! The PostgreSQL sink and the replay pipeline: exactly once by keeping the source position in
+//! the same transaction as the rows.
+//!
+//! One plain thread runs the [`Source`] and encodes rows into binary COPY chunks (CPU work, kept
+//! off the async executor); the async side only waits on the database. Per chunk, one
+//! transaction: `COPY` the rows (or COPY into a temporary staging table and
+//! `INSERT ... ON CONFLICT DO NOTHING` with `--dedup-key`), then upsert the next offset per
+//! (source, topic, partition) in `drkit_replay_progress`, then `COMMIT`. Either both land or
+//! neither does, so a rerun or a restart after `kill -9` resumes exactly after the last
+//! committed row.
+//!
+//! The progress upsert is guarded: it only moves the stored offset if it still holds the value
+//! this run last saw. If it does not, either a concurrent writer moved it (an error, never a
+//! duplicate) or our own COMMIT succeeded but its reply was lost with the connection — then the
+//! stored offset equals the chunk's end and the chunk counts as committed, not resent.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls};
+
+use crate::mapping::{
+    encode_message, quote_ident, quote_table, ColType, Mapping, MessageRef, TimeWindow,
+};
+use crate::pgcopy;
+use crate::source::{Flow, Resume, Source, SourceError, SourceStats};
+
+/// The progress table (created when missing).
+pub const PROGRESS_TABLE: &str = "drkit_replay_progress";
+
+/// A database URL whose password never reaches a message: `Display` and `Debug` redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl(String);
+
+impl DbUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        DbUrl(url.into())
+    }
+    /// The URL with its password, only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbUrl({})", redact(&self.0))
+    }
+}
+
+/// Replaces the password in a `postgres://user:pw@host` URL and in `password=...` parameters
+/// (URL query or key-value connection strings) with `***`. Applied to any text that may echo a
+/// connection string.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":***");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    // password=... in query strings and key-value strings.
+    let mut result = String::with_capacity(out.len());
+    let mut s = out.as_str();
+    while let Some(i) = s.find("password=") {
+        let (head, tail) = s.split_at(i + "password=".len());
+        result.push_str(head);
+        result.push_str("***");
+        let end = tail
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        s = &tail[end..];
+    }
+    result.push_str(s);
+    result
+}
+
+/// Validated options of one replay.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub db: DbUrl,
+    pub table: String,
+    pub mapping: Mapping,
+    pub create_table: bool,
+    /// Columns of a unique index; empty = plain COPY.
+    pub dedup_key: Vec<String>,
+    /// Record-time window, epoch ms, `[since, until)`.
+    pub record_since_ms: Option<i64>,
+    pub record_until_ms: Option<i64>,
+    /// Event-time window on the mapping's time column.
+    pub event_window: TimeWindow,
+    pub dead_letter: Option<PathBuf>,
+    /// Stop after more than this many dead letters.
+    pub max_errors: Option<u64>,
+    /// Rows per transaction.
+    pub batch_rows: usize,
+    /// Reconnect attempts per chunk after a lost connection.
+    pub retries: u32,
+}
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: DbUrl, reason: String },
+    #[error("table {0} does not exist (create it, or pass --create-table)")]
+    MissingTable(String),
+    #[error("table {table} has no column(s) {}", columns.join(", "))]
+    MissingColumns { table: String, columns: Vec<String> },
+    #[error("column {column} of {table} is {actual}, the mapping writes {expected}")]
+    TypeMismatch {
+        table: String,
+        column: String,
+        actual: String,
+        expected: &'static str,
+    },
+    #[error(
+        "column {column} of {table} is NOT NULL without a default and the mapping does not fill it"
+    )]
+    UnfilledNotNull { table: String, column: String },
+    #[error("--dedup-key {}: no unique index on exactly these columns of {table} (CREATE UNIQUE INDEX ... ON {table} ({}))", key.join(","), key.join(", "))]
+    NoUniqueIndex { table: String, key: Vec<String> },
+    #[error("--dedup-key column {0} is not in the mapping")]
+    DedupColumnNotMapped(String),
+    #[error("hypertable {table}: the unique key ({}) must include the time column {time}", key.join(", "))]
+    HypertableKey {
+        table: String,
+        key: Vec<String>,
+        time: String,
+    },
+    #[error("progress of {source_id} {topic}/{partition} was moved by another writer (expected next offset {expected:?}, found {found:?})")]
+    ProgressConflict {
+        source_id: String,
+        topic: String,
+        partition: i32,
+        expected: Option<i64>,
+        found: Option<i64>,
+    },
+    #[error("database: {0}")]
+    Db(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    ConnectionLost { attempts: u32, last: String },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("dead-letter file {path}: {source}")]
+    DeadLetter {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the encoder thread failed")]
+    Encoder,
+}
+
+impl ReplayError {
+    /// Usage or environment problems (exit 2) — all of them: the run did not finish.
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            ReplayError::Connect { .. } | ReplayError::ConnectionLost { .. }
+        )
+    }
+}
+
+fn db(e: tokio_postgres::Error) -> ReplayError {
+    ReplayError::Db(redact(&pg_message(&e)))
+}
+
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{}: {} ({})", d.severity(), d.message(), d.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// A lost connection (worth a reconnect), as opposed to an error the server reported about the
+/// statement.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        None => true,
+        Some(d) => {
+            let c = d.code().code();
+            c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
+        }
+    }
+}
+
+/// One dead letter: the coordinates, the reason and the value as text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    pub source: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub kind: &'static str,
+    pub reason: String,
+    pub value: Option<String>,
+}
+
+/// Final numbers of a replay (the summary JSON in docs/REPLAY.md).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub table: String,
+    pub rows: u64,
+    pub messages: u64,
+    /// Bytes of keys and values read from the source.
+    pub source_bytes: u64,
+    /// Bytes of binary COPY data sent.
+    pub copy_bytes: u64,
+    pub elapsed_ms: u64,
+    pub rows_per_sec: f64,
+    pub transactions: u64,
+    /// Rows `--dedup-key` found already present.
+    pub duplicates: u64,
+    pub dead_letters: u64,
+    pub skipped_by_time: u64,
+    pub retries: u64,
+    pub stopped_by_max_errors: bool,
+    pub timescaledb: Option<String>,
+    pub warnings: Vec<String>,
+    #[serde(flatten)]
+    pub source_stats: SourceStats,
+}
+
+/// Progress reported after each committed transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub rows: u64,
+    pub source_bytes: u64,
+    pub dead_letters: u64,
+    pub total_bytes: Option<u64>,
+}
+
+/// One transaction's worth of work, built by the encoder thread.
+struct Chunk {
+    data: Bytes,
+    rows: u64,
+    messages: u64,
+    source_bytes: u64,
+    skipped_by_time: u64,
+    /// Next offset per (topic, partition) after this chunk.
+    next: Vec<(Arc<str>, i32, i64)>,
+    dead: Vec<DeadLetter>,
+}
+
+/// What the encoder thread ends with.
+struct EncoderEnd {
+    stats: Result<SourceStats, SourceError>,
+    stopped_by_max_errors: bool,
+}
+
+/// Runs a replay from `source` into the table; `on_progress` is called after every commit.
+pub async fn replay(
+    mut source: Box<dyn Source>,
+    cfg: ReplayConfig,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Summary, ReplayError> {
+    let started = Instant::now();
+    let client = connect(&cfg.db).await?;
+    let mut summary = Summary {
+        source: source.id().to_string(),
+        table: cfg.table.clone(),
+        ..Summary::default()
+    };
+    summary.timescaledb = client
+        .query_opt(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+            &[],
+        )
+        .await
+        .map_err(db)?
+        .map(|r| r.get(0));
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {PROGRESS_TABLE} (source text NOT NULL, topic text NOT NULL, \
+             partition integer NOT NULL, next_offset bigint NOT NULL, \
+             updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (source, topic, partition))"
+        ))
+        .await
+        .map_err(db)?;
+    if cfg.create_table {
+        create_table(&client, &cfg, summary.timescaledb.as_deref()).await?;
+    }
+    summary.warnings = preflight(&client, &cfg, summary.timescaledb.is_some()).await?;
+
+    let source_id = source.id().to_string();
+    let mut stored: HashMap<(String, i32), i64> = HashMap::new();
+    for r in client
+        .query(
+            &format!(
+                "SELECT topic, partition, next_offset FROM {PROGRESS_TABLE} WHERE source = $1"
+            ),
+            &[&source_id],
+        )
+        .await
+        .map_err(db)?
+    {
+        stored.insert((r.get(0), r.get(1)), r.get(2));
+    }
+    let resume = Resume(stored.clone());
+    let total_bytes = source.total_bytes();
+
+    let (tx, mut rx) = mpsc::channel::<Chunk>(3);
+    let enc_cfg = cfg.clone();
+    let enc_id = source_id.clone();
+    let encoder =
+        std::thread::spawn(move || encode_loop(&mut *source, &resume, &enc_cfg, &enc_id, tx));
+
+    let mut client = Some(client);
+    let mut result = Ok(());
+    let mut dead_file = None;
+    while let Some(chunk) = rx.recv().await {
+        if !chunk.dead.is_empty() {
+            // Written before the commit: a crash may repeat a dead letter, never lose one.
+            if let Err(e) = write_dead(&cfg, &mut dead_file, &chunk.dead) {
+                result = Err(e);
+                break;
+            }
+        }
+        match commit(
+            &mut client,
+            &cfg,
+            &source_id,
+            &mut stored,
+            &chunk,
+            &mut summary,
+        )
+        .await
+        {
+            Ok(dups) => {
+                summary.rows += chunk.rows - dups;
+                summary.messages += chunk.messages;
+                summary.source_bytes += chunk.source_bytes;
+                summary.copy_bytes += chunk.data.len() as u64;
+                summary.dead_letters += chunk.dead.len() as u64;
+                summary.skipped_by_time += chunk.skipped_by_time;
+                on_progress(Progress {
+                    rows: summary.rows,
+                    source_bytes: summary.source_bytes,
+                    dead_letters: summary.dead_letters,
+                    total_bytes,
+                });
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    // Dropping the receiver makes the encoder's next send fail, which stops the source.
+    drop(rx);
+    let end = encoder.join().map_err(|_| ReplayError::Encoder)?;
+    result?;
+    summary.source_stats = end.stats?;
+    summary.stopped_by_max_errors = end.stopped_by_max_errors;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    summary.rows_per_sec = summary.rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(summary)
+}
+
+fn write_dead(
+    cfg: &ReplayConfig,
+    file: &mut Option<std::fs::File>,
+    dead: &[DeadLetter],
+) -> Result<(), ReplayError> {
+    let Some(path) = &cfg.dead_letter else {
+        return Ok(());
+    };
+    let err = |source| ReplayError::DeadLetter {
+        path: path.clone(),
+        source,
+    };
+    if file.is_none() {
+        *file = Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(err)?,
+        );
+    }
+    let mut text = Vec::new();
+    for d in dead {
+        // Serialising a struct of strings and integers cannot fail.
+        let _ = serde_json::to_writer(&mut text, d);
+        text.push(b'\n');
+    }
+    if let Some(f) = file {
+        f.write_all(&text).map_err(err)?;
+        f.flush().map_err(err)?;
+    }
+    Ok(())
+}
+
+async fn connect(url: &DbUrl) -> Result<Client, ReplayError> {
+    let (client, conn) = tokio_postgres::connect(url.expose(), NoTls)
+        .await
+        .map_err(|e| ReplayError::Connect {
+            url: url.clone(),
+            reason: redact(&pg_message(&e)),
+        })?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Commits one chunk, reconnecting with backoff after a lost connection.
+async fn commit(
+    client: &mut Option<Client>,
+    cfg: &ReplayConfig,
+    source_id: &str,
+    stored: &mut HashMap<(String, i32), i64>,
+    chunk: &Chunk,
+    summary: &mut Summary,
+) -> Result<u64, ReplayError> {
+    let mut attempt = 0u32;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let c = match client.take() {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => connect(&cfg.db).await,
+        };
+        let outcome = match c {
+            Ok(mut c) => {
+                let r = try_commit(&mut c, cfg, source_id, stored, chunk).await;
+                *client = Some(c);
+                r
+            }
+            Err(e) => Err(Attempt::Transient(e.to_string())),
+        };
+        match outcome {
+            Ok(dups) => {
+                summary.transactions += 1;
+                summary.duplicates += dups;
+                for (t, p, n) in &chunk.next {
+                    stored.insert((t.to_string(), *p), *n);
+                }
+                return Ok(dups);
+            }
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Transient(last)) => {
+                attempt += 1;
+                if attempt > cfg.retries {
+                    return Err(ReplayError::ConnectionLost {
+                        attempts: attempt,
+                        last: redact(&last),
+                    });
+                }
+                summary.retries += 1;
+                *client = None;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Transient(String),
+    Fatal(ReplayError),
+}
+
+fn classify(e: tokio_postgres::Error) -> Attempt {
+    if is_transient(&e) {
+        Attempt::Transient(pg_message(&e))
+    } else {
+        Attempt::Fatal(db(e))
+    }
+}
+
+/// One transaction. Returns the rows the dedup path found already present.
+async fn try_commit(
+    client: &mut Client,
+    cfg: &ReplayConfig,
+    source_id: &str,
+    stored: &HashMap<(String, i32), i64>,
+    chunk: &Chunk,
+) -> Result<u64, Attempt> {
+    let table = quote_table(&cfg.table);
+    let cols = cfg.mapping.column_list();
+    let tx = client.transaction().await.map_err(classify)?;
+    let mut dups = 0;
+    if chunk.rows > 0 {
+        let target = if cfg.dedup_key.is_empty() {
+            table.clone()
+        } else {
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE IF NOT EXISTS drkit_staging ON COMMIT DELETE ROWS AS \
+                 SELECT {cols} FROM {table} WITH NO DATA"
+            ))
+            .await
+            .map_err(classify)?;
+            "drkit_staging".to_string()
+        };
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {target} ({cols}) FROM STDIN (FORMAT binary)"
+            ))
+            .await
+            .map_err(classify)?;
+        futures_util::pin_mut!(sink);
+        const FRAME: usize = 1 << 20;
+        let mut at = 0;
+        while at < chunk.data.len() {
+            let end = (at + FRAME).min(chunk.data.len());
+            sink.feed(chunk.data.slice(at..end))
+                .await
+                .map_err(classify)?;
+            at = end;
+        }
+        sink.finish().await.map_err(classify)?;
+        if !cfg.dedup_key.is_empty() {
+            let key = cfg
+                .dedup_key
+                .iter()
+                .map(|k| quote_ident(k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let inserted = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} ({cols}) SELECT {cols} FROM drkit_staging \
+                         ON CONFLICT ({key}) DO NOTHING"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(classify)?;
+            dups = chunk.rows.saturating_sub(inserted);
+        }
+    }
+    let upsert = format!(
+        "INSERT INTO {PROGRESS_TABLE} (source, topic, partition, next_offset) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (source, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, \
+         updated_at = now() WHERE {PROGRESS_TABLE}.next_offset IS NOT DISTINCT FROM $5"
+    );
+    for (topic, partition, next) in &chunk.next {
+        let expected = stored.get(&(topic.to_string(), *partition)).copied();
+        let n = tx
+            .execute(
+                &upsert,
+                &[&source_id, &topic.as_ref(), partition, next, &expected],
+            )
+            .await
+            .map_err(classify)?;
+        if n != 1 {
+            drop(tx);
+            // Did our own earlier COMMIT land with its reply lost?
+            let found: Option<i64> = client
+                .query_opt(
+                    &format!(
+                        "SELECT next_offset FROM {PROGRESS_TABLE} WHERE source = $1 AND topic = $2 AND partition = $3"
+                    ),
+                    &[&source_id, &topic.as_ref(), partition],
+                )
+                .await
+                .map_err(classify)?
+                .map(|r| r.get(0));
+            let all_landed = found == Some(*next);
+            if all_landed {
+                return Ok(0);
+            }
+            return Err(Attempt::Fatal(ReplayError::ProgressConflict {
+                source_id: source_id.to_string(),
+                topic: topic.to_string(),
+                partition: *partition,
+                expected,
+                found,
+            }));
+        }
+    }
+    tx.commit().await.map_err(classify)?;
+    Ok(dups)
+}
+
+/// The encoder thread: runs the source, applies windows and the mapping, cuts chunks.
+fn encode_loop(
+    source: &mut dyn Source,
+    resume: &Resume,
+    cfg: &ReplayConfig,
+    source_id: &str,
+    tx: mpsc::Sender<Chunk>,
+) -> EncoderEnd {
+    let mut data = Vec::with_capacity(8 << 20);
+    data.extend_from_slice(pgcopy::HEADER);
+    let mut chunk = Chunk {
+        data: Bytes::new(),
+        rows: 0,
+        messages: 0,
+        source_bytes: 0,
+        skipped_by_time: 0,
+        next: vec![],
+        dead: vec![],
+    };
+    let mut topics: Vec<Arc<str>> = vec![];
+    let mut dead_total = 0u64;
+    let mut stopped_by_max_errors = false;
+    let mut closed = false;
+    let flush = |data: &mut Vec<u8>, chunk: &mut Chunk| -> bool {
+        data.extend_from_slice(pgcopy::TRAILER);
+        let mut c = std::mem::replace(
+            chunk,
+            Chunk {
+                data: Bytes::new(),
+                rows: 0,
+                messages: 0,
+                source_bytes: 0,
+                skipped_by_time: 0,
+                next: vec![],
+                dead: vec![],
+            },
+        );
+        c.data = Bytes::from(std::mem::replace(data, Vec::with_capacity(8 << 20)));
+        data.extend_from_slice(pgcopy::HEADER);
+        tx.blocking_send(c).is_ok()
+    };
+    let batch_rows = cfg.batch_rows.max(1) as u64;
+    let stats = source.run(resume, &mut |m: &MessageRef<'_>| {
+        let in_window = m.timestamp.is_none_or(|t| {
+            cfg.record_since_ms.is_none_or(|s| t >= s) && cfg.record_until_ms.is_none_or(|u| t < u)
+        });
+        let mut counted = true;
+        if !in_window {
+            chunk.skipped_by_time += 1;
+        } else {
+            match encode_message(&cfg.mapping, m, &cfg.event_window, &mut data) {
+                Ok(e) => {
+                    chunk.rows += e.rows as u64;
+                    chunk.skipped_by_time += e.skipped as u64;
+                }
+                Err(e) => {
+                    dead_total += 1;
+                    chunk.dead.push(DeadLetter {
+                        source: source_id.to_string(),
+                        topic: m.topic.to_string(),
+                        partition: m.partition,
+                        offset: m.offset,
+                        timestamp_ms: m.timestamp,
+                        kind: e.kind(),
+                        reason: e.to_string(),
+                        value: m.value.map(|v| String::from_utf8_lossy(v).into_owned()),
+                    });
+                    if cfg.max_errors.is_some_and(|max| dead_total > max) {
+                        // The message that crossed the limit is reported but not consumed: a
+                        // rerun after fixing the cause starts with it.
+                        stopped_by_max_errors = true;
+                        counted = false;
+                    }
+                }
+            }
+        }
+        if counted {
+            chunk.messages += 1;
+            chunk.source_bytes +=
+                m.value.map_or(0, |v| v.len() as u64) + m.key.map_or(0, |k| k.len() as u64);
+            let next = m.offset.saturating_add(1);
+            match chunk
+                .next
+                .iter_mut()
+                .find(|(t, p, _)| *p == m.partition && t.as_ref() == m.topic)
+            {
+                Some(e) => e.2 = next,
+                None => {
+                    let t = match topics.iter().find(|t| t.as_ref() == m.topic) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t: Arc<str> = Arc::from(m.topic);
+                            topics.push(t.clone());
+                            t
+                        }
+                    };
+                    chunk.next.push((t, m.partition, next));
+                }
+            }
+        }
+        if stopped_by_max_errors {
+            closed = !flush(&mut data, &mut chunk);
+            return Flow::Stop;
+        }
+        if (chunk.rows >= batch_rows || chunk.messages >= batch_rows)
+            && !flush(&mut data, &mut chunk)
+        {
+            closed = true;
+            return Flow::Stop;
+        }
+        Flow::Continue
+    });
+    if !closed && !stopped_by_max_errors && (chunk.messages > 0 || !chunk.dead.is_empty()) {
+        flush(&mut data, &mut chunk);
+    }
+    EncoderEnd {
+        stats,
+        stopped_by_max_errors,
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` from the mapping, a unique index for the dedup key, and a
+/// hypertable when TimescaleDB is installed.
+async fn create_table(
+    client: &Client,
+    cfg: &ReplayConfig,
+    timescale: Option<&str>,
+) -> Result<(), ReplayError> {
+    let table = quote_table(&cfg.table);
+    let cols = cfg
+        .mapping
+        .columns
+        .iter()
+        .map(|c| {
+            let nn = if c.optional { "" } else { " NOT NULL" };
+            format!("{} {}{nn}", quote_ident(&c.name), c.ty.sql())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    client
+        .batch_execute(&format!("CREATE TABLE IF NOT EXISTS {table} ({cols})"))
+        .await
+        .map_err(db)?;
+    if let (Some(version), Some(t)) = (timescale, cfg.mapping.time_column) {
+        let time = cfg
+            .mapping
+            .columns
+            .get(t)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let new_api = version_at_least(version, 2, 13);
+        let sql = if new_api {
+            "SELECT create_hypertable($1::text::regclass, by_range($2::text::name), if_not_exists => TRUE)"
+        } else {
+            "SELECT create_hypertable($1::text::regclass, $2::text::name, if_not_exists => TRUE)"
+        };
+        client.execute(sql, &[&table, &time]).await.map_err(db)?;
+    }
+    if !cfg.dedup_key.is_empty() {
+        let key = cfg
+            .dedup_key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let name = format!(
+            "{}_drkit_dedup",
+            cfg.table.rsplit('.').next().unwrap_or(&cfg.table)
+        );
+        client
+            .batch_execute(&format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {table} ({key})",
+                quote_ident(&name)
+            ))
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
+    let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+/// Checks the table against the mapping before any row moves. Returns warnings.
+pub async fn preflight(
+    client: &Client,
+    cfg: &ReplayConfig,
+    timescale: bool,
+) -> Result<Vec<String>, ReplayError> {
+    let table = quote_table(&cfg.table);
+    let exists: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&table])
+        .await
+        .map_err(db)?
+        .get(0);
+    if exists.is_none() {
+        return Err(ReplayError::MissingTable(cfg.table.clone()));
+    }
+    let rows = client
+        .query(
+            "SELECT a.attname::text, t.typname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&table],
+        )
+        .await
+        .map_err(db)?;
+    let actual: Vec<(String, String, bool, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let mut warnings = vec![];
+    let missing: Vec<String> = cfg
+        .mapping
+        .columns
+        .iter()
+        .filter(|c| !actual.iter().any(|a| a.0 == c.name))
+        .map(|c| c.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ReplayError::MissingColumns {
+            table: cfg.table.clone(),
+            columns: missing,
+        });
+    }
+    for c in &cfg.mapping.columns {
+        let Some(a) = actual.iter().find(|a| a.0 == c.name) else {
+            continue;
+        };
+        if !c.ty.accepts(&a.1) {
+            return Err(ReplayError::TypeMismatch {
+                table: cfg.table.clone(),
+                column: c.name.clone(),
+                actual: a.1.clone(),
+                expected: c.ty.sql(),
+            });
+        }
+        if a.1 == "timestamp" {
+            warnings.push(format!(
+                "column {} of {} is timestamp without time zone: rows get UTC wall-clock times, and now() comparisons depend on the session time zone (prefer timestamptz)",
+                c.name, cfg.table
+            ));
+        }
+        if c.ty == ColType::Timestamp && a.1 == "timestamptz" {
+            warnings.push(format!(
+                "column {} is timestamptz but the mapping says timestamp: values are written as UTC",
+                c.name
+            ));
+        }
+    }
+    for a in &actual {
+        if a.2 && !a.3 && cfg.mapping.column_index(&a.0).is_none() {
+            return Err(ReplayError::UnfilledNotNull {
+                table: cfg.table.clone(),
+                column: a.0.clone(),
+            });
+        }
+    }
+    if !cfg.dedup_key.is_empty() {
+        for k in &cfg.dedup_key {
+            if cfg.mapping.column_index(k).is_none() {
+                return Err(ReplayError::DedupColumnNotMapped(k.clone()));
+            }
+        }
+        let idx = client
+            .query(
+                "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = $1::text::regclass AND i.indisunique AND i.indpred IS NULL \
+                 AND NOT (0 = ANY(i.indkey)) GROUP BY i.indexrelid",
+                &[&table],
+            )
+            .await
+            .map_err(db)?;
+        let mut want = cfg.dedup_key.clone();
+        want.sort();
+        want.dedup();
+        let found = idx.iter().any(|r| {
+            let cols: Vec<String> = r.get(0);
+            cols == want
+        });
+        if !found {
+            return Err(ReplayError::NoUniqueIndex {
+                table: cfg.table.clone(),
+                key: cfg.dedup_key.clone(),
+            });
+        }
+        if timescale {
+            if let Some(t) = cfg
+                .mapping
+                .time_column
+                .and_then(|i| cfg.mapping.columns.get(i))
+            {
+                if !cfg.dedup_key.contains(&t.name) {
+                    return Err(ReplayError::HypertableKey {
+                        table: cfg.table.clone(),
+                        key: cfg.dedup_key.clone(),
+                        time: t.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("host=h password=secret user=u"),
+            "host=h password=*** user=u"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?user=u&password=x&sslmode=require"),
+            "postgresql://h/db?user=u&password=***&sslmode=require"
+        );
+        let u = DbUrl::new("postgres://u:pw@h/db");
+        assert!(!format!("{u} {u:?}").contains("pw@"));
+    }
+
+    #[test]
+    fn versions_compare() {
+        assert!(version_at_least("2.13.0", 2, 13));
+        assert!(version_at_least("2.28.1", 2, 13));
+        assert!(!version_at_least("2.11.2", 2, 13));
+    }
+}
