@@ -19,29 +19,54 @@ pub fn server_url() -> &'static str {
             return url;
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = root.join("target/test-pg").join(std::process::id().to_string());
+        let dir = root
+            .join("target/test-pg")
+            .join(std::process::id().to_string());
         let out = Command::new(root.join("scripts/pg.sh"))
             .arg("start")
             .arg(&dir)
             .output()
             .expect("run scripts/pg.sh");
-        assert!(out.status.success(), "scripts/pg.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8 url").trim().to_string()
+        assert!(
+            out.status.success(),
+            "scripts/pg.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8 url")
+            .trim()
+            .to_string()
     })
 }
 
 /// A fresh, empty database for one test; returns its URL.
 pub fn fresh_db(name: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let db = format!("t_{}_{}_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"), std::process::id(), n);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let db = format!(
+        "t_{}_{}_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id(),
+        n
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(server_url(), tokio_postgres::NoTls).await.expect("connect");
+        let (client, conn) = tokio_postgres::connect(server_url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
         let h = tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await.expect("create database");
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+            .await
+            .expect("create database");
         drop(client);
         let _ = h.await;
     });
-    let base = server_url().rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    let base = server_url()
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap();
     format!("{base}/{db}")
 }
