@@ -24,6 +24,8 @@ pub enum Command {
     /// Verify, dump and salvage Kafka log segments on disk.
     #[command(subcommand)]
     Segments(SegmentsCmd),
+    /// Replay Kafka telemetry (segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
+    Replay(Box<ReplayArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +99,68 @@ pub struct SalvageArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `drkit replay` flags (docs/REPLAY.md).
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["segments", "jsonl"])))]
+pub struct ReplayArgs {
+    /// A partition directory (`<topic>-<n>`) or a log dir holding them.
+    #[arg(long, value_name = "DIR")]
+    pub segments: Option<PathBuf>,
+    /// A JSON-lines dump from the console consumer (values only; coordinate = line number).
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user:password@host:port/db); the password is never printed.
+    #[arg(long, value_name = "URL")]
+    pub db: String,
+    /// Target table (`name` or `schema.name`); defaults to the mapping's table.
+    #[arg(long, value_name = "T")]
+    pub table: Option<String>,
+    /// A built-in preset (ms5-telemetry, ms5-metrics) or a TOML mapping file.
+    #[arg(long, value_name = "PRESET|FILE")]
+    pub mapping: String,
+    /// Create the table (and a hypertable when TimescaleDB is installed) from the mapping.
+    #[arg(long)]
+    pub create_table: bool,
+    /// Skip rows already present: COPY into a staging table, then INSERT ... ON CONFLICT DO NOTHING
+    /// (needs a unique index on exactly these columns).
+    #[arg(long, value_delimiter = ',', value_name = "COL,...")]
+    pub dedup_key: Vec<String>,
+    /// Start of the window (RFC 3339 or epoch ms), inclusive.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the window (RFC 3339 or epoch ms), exclusive.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Which time --since/--until select on.
+    #[arg(long, value_enum, default_value_t = TimeBasis::Record)]
+    pub time_basis: TimeBasis,
+    /// Name of the progress stream (default: `kafka` for segments, `jsonl:<file name>` for dumps).
+    #[arg(long)]
+    pub source_id: Option<String>,
+    /// Append bad messages here as JSON lines (coordinates, reason, value).
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Stop once more than N messages were dead-lettered.
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<u64>,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_rows: usize,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBasis {
+    /// The Kafka record timestamp.
+    Record,
+    /// The mapping's time column (the event's own timestamp).
+    Event,
 }
 
 #[cfg(test)]

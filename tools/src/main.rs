@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 mod output;
 mod progress;
+mod replay;
 mod segments;
 
 fn main() -> ExitCode {
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     }
     let code = match args.command {
         cli::Command::Segments(cmd) => segments::run(cmd),
+        cli::Command::Replay(args) => replay::run(*args),
     };
     ExitCode::from(code.code())
 }

@@ -1,0 +1,207 @@
+//! `drkit replay`: flags to a validated [`ReplayConfig`], a runtime, a progress bar, the summary.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use replay::mapping::{parse_time, Mapping, TimeFormat, TimeWindow};
+use replay::sink::{redact, DbUrl, Progress, ReplayConfig, Summary};
+use replay::source::{JsonLinesSource, SegmentsSource, Source};
+use serde_json::json;
+
+use crate::cli::{Format, ReplayArgs, TimeBasis};
+use crate::output::Outcome;
+
+pub fn run(args: ReplayArgs) -> Outcome {
+    let (source, cfg) = match validate(&args) {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("drkit replay: {}", redact(&msg));
+            return Outcome::Trouble;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("drkit replay: cannot start the runtime: {e}");
+            return Outcome::Trouble;
+        }
+    };
+    let bar = bar(source.total_bytes(), !args.no_progress);
+    let b = bar.clone();
+    let mut on_progress = move |p: Progress| {
+        b.set_position(p.source_bytes);
+        b.set_message(format!("{} rows, {} dead letters", p.rows, p.dead_letters));
+    };
+    let result = rt.block_on(replay::sink::replay(source, cfg, &mut on_progress));
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            print_summary(&summary, args.format);
+            if summary.dead_letters > 0 || summary.stopped_by_max_errors {
+                Outcome::Problems
+            } else {
+                Outcome::Clean
+            }
+        }
+        Err(e) => {
+            let msg = redact(&e.to_string());
+            match args.format {
+                Format::Text => eprintln!("drkit replay: {msg}"),
+                Format::Json => {
+                    println!("{}", json!({"type": "error", "message": msg}));
+                    eprintln!("drkit replay: {msg}");
+                }
+            }
+            Outcome::Trouble
+        }
+    }
+}
+
+fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String> {
+    let mapping = match Mapping::preset(&args.mapping) {
+        Ok(m) => m,
+        Err(_) if std::path::Path::new(&args.mapping).is_file() => {
+            let text = std::fs::read_to_string(&args.mapping)
+                .map_err(|e| format!("--mapping {}: {e}", args.mapping))?;
+            Mapping::from_toml(&text).map_err(|e| format!("--mapping {}: {e}", args.mapping))?
+        }
+        Err(e) => return Err(format!("--mapping: {e}, and no such file")),
+    };
+    let table = args
+        .table
+        .clone()
+        .or_else(|| mapping.table.clone())
+        .ok_or("--table is required (the mapping names no table)")?;
+    for k in &args.dedup_key {
+        if mapping.column_index(k).is_none() {
+            return Err(format!("--dedup-key {k}: not a column of the mapping"));
+        }
+    }
+    let time = |flag: &str, v: &Option<String>| -> Result<Option<i64>, String> {
+        v.as_deref()
+            .map(|s| {
+                parse_time(s, TimeFormat::Auto)
+                    .ok_or_else(|| format!("{flag} {s:?}: not an RFC 3339 time or epoch ms"))
+            })
+            .transpose()
+    };
+    let since = time("--since", &args.since)?;
+    let until = time("--until", &args.until)?;
+    let (mut record_since_ms, mut record_until_ms, mut event_window) =
+        (None, None, TimeWindow::default());
+    match args.time_basis {
+        TimeBasis::Record => {
+            record_since_ms = since.map(|us| us.div_euclid(1000));
+            record_until_ms = until.map(|us| us.div_euclid(1000));
+        }
+        TimeBasis::Event => {
+            if mapping.time_column.is_none() && (since.is_some() || until.is_some()) {
+                return Err("--time-basis event: the mapping has no time column".into());
+            }
+            event_window = TimeWindow {
+                since_us: since,
+                until_us: until,
+            };
+        }
+    }
+    let source: Box<dyn Source> = match (&args.segments, &args.jsonl) {
+        (Some(dir), None) => {
+            Box::new(SegmentsSource::open(dir, args.source_id.clone()).map_err(|e| e.to_string())?)
+        }
+        (None, Some(file)) => Box::new(
+            JsonLinesSource::open(file, args.source_id.clone()).map_err(|e| e.to_string())?,
+        ),
+        _ => return Err("give exactly one of --segments and --jsonl".into()),
+    };
+    Ok((
+        source,
+        ReplayConfig {
+            db: DbUrl::new(args.db.clone()),
+            table,
+            mapping,
+            create_table: args.create_table,
+            dedup_key: args.dedup_key.clone(),
+            record_since_ms,
+            record_until_ms,
+            event_window,
+            dead_letter: args.dead_letter.clone(),
+            max_errors: args.max_errors,
+            batch_rows: args.batch_rows,
+            retries: 6,
+        },
+    ))
+}
+
+fn bar(total: Option<u64>, enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+fn print_summary(s: &Summary, format: Format) {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            // `type` first, as in every drkit JSON line.
+            let mut v = serde_json::Map::new();
+            v.insert("type".into(), json!("summary"));
+            if let Ok(serde_json::Value::Object(o)) = serde_json::to_value(s) {
+                v.extend(o);
+            }
+            let _ = writeln!(out, "{}", serde_json::Value::Object(v));
+        }
+        Format::Text => {
+            for w in &s.warnings {
+                eprintln!("warning: {w}");
+            }
+            let _ = writeln!(
+                out,
+                "{} rows into {} from {} messages ({} source bytes) in {:.1} s: {:.0} rows/s, {} transactions",
+                s.rows,
+                s.table,
+                s.messages,
+                s.source_bytes,
+                s.elapsed_ms as f64 / 1000.0,
+                s.rows_per_sec,
+                s.transactions
+            );
+            let st = &s.source_stats;
+            let _ = writeln!(
+                out,
+                "already replayed: {}, outside the window: {}, duplicates skipped: {}, dead letters: {}{}",
+                st.resumed_skipped,
+                s.skipped_by_time,
+                s.duplicates,
+                s.dead_letters,
+                if s.stopped_by_max_errors {
+                    " (stopped: --max-errors exceeded)"
+                } else {
+                    ""
+                }
+            );
+            if st.corrupt_ranges + st.undecodable_batches + st.unsupported_batches > 0 {
+                let _ = writeln!(
+                    out,
+                    "source problems: {} corrupt ranges skipped, {} undecodable batches, {} unsupported legacy wrappers",
+                    st.corrupt_ranges, st.undecodable_batches, st.unsupported_batches
+                );
+            }
+            if s.retries > 0 {
+                let _ = writeln!(out, "reconnects: {}", s.retries);
+            }
+        }
+    }
+}
