@@ -4,4 +4,5 @@ mod cli;
 mod corruption;
 mod live;
 mod real;
+mod replay;
 mod util;

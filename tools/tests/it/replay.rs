@@ -1,0 +1,724 @@
+//! `drkit replay` against a real PostgreSQL (the shared fixture in replay/tests/support): the
+//! table must equal the source exactly — every row, no duplicate, no hole — after a run, a rerun,
+//! and a SIGKILL mid-run followed by a rerun. Expected rows come from kafka-protocol's
+//! independent decoder and serde_json, never from drkit's own reader.
+
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::records::RecordBatchDecoder;
+use serde_json::Value;
+
+use crate::util::{drkit, testdata};
+
+#[path = "../../../replay/tests/support/mod.rs"]
+mod support;
+
+/// One source record, decoded independently.
+#[derive(Debug, Clone)]
+struct Rec {
+    offset: i64,
+    value: Vec<u8>,
+}
+
+/// Every data record of a partition directory, in offset order (kafka-protocol's decoder).
+fn source_records(dir: &Path) -> Vec<Rec> {
+    let mut logs: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    let mut out = vec![];
+    for log in logs {
+        let mut buf = Bytes::from(fs::read(&log).unwrap());
+        while buf.remaining() >= 61 {
+            let len = i32::from_be_bytes(buf[8..12].try_into().unwrap()) as usize;
+            if 12 + len > buf.remaining() {
+                break;
+            }
+            let mut one = buf.split_to(12 + len);
+            let set = RecordBatchDecoder::decode(&mut one).unwrap();
+            for r in set.records {
+                if r.control {
+                    continue;
+                }
+                out.push(Rec {
+                    offset: r.offset,
+                    value: r.value.map(|v| v.to_vec()).unwrap_or_default(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A wide-table row as text: (timestamp, asset_id, temperature, pressure, vibration, speed, metadata).
+type Wide = (
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+);
+
+fn expected_wide(values: &[Vec<u8>]) -> Vec<Wide> {
+    let mut v: Vec<Wide> = values
+        .iter()
+        .map(|b| {
+            let j: Value = serde_json::from_slice(b).unwrap();
+            let f = |m: &str| j["data"][m].as_f64();
+            (
+                j["timestamp"].as_str().unwrap().to_string(),
+                j["assetId"].as_str().unwrap().to_string(),
+                f("temperature"),
+                f("pressure"),
+                f("vibration"),
+                f("speed"),
+                j.get("metadata")
+                    .filter(|m| !m.is_null())
+                    .map(|m| m.to_string()),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    v
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn client(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c
+}
+
+fn exec(url: &str, sql: &str) {
+    rt().block_on(async { client(url).await.batch_execute(sql).await.unwrap() });
+}
+
+fn table_wide(url: &str, table: &str) -> Vec<Wide> {
+    rt().block_on(async {
+        let c = client(url).await;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT to_char(\"timestamp\"::timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+                     asset_id::text, temperature, pressure, vibration, speed, metadata::text FROM {table}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut v: Vec<Wide> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        v
+    })
+}
+
+fn count(url: &str, sql: &str) -> i64 {
+    rt().block_on(async { client(url).await.query_one(sql, &[]).await.unwrap().get(0) })
+}
+
+struct Out {
+    code: i32,
+    summary: Value,
+    stderr: String,
+}
+
+/// Runs `drkit replay --format json` with the session in UTC (the `timestamp` column test).
+fn replay(url: &str, args: &[&str]) -> Out {
+    let out = drkit()
+        .arg("replay")
+        .args(["--db", url, "--format", "json"])
+        .args(args)
+        .env("PGTZ", "UTC")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let summary = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        summary,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn wide_partition_round_trip(name: &str) {
+    let dir = testdata().join("logs").join(name);
+    let recs = source_records(&dir);
+    assert!(recs.len() > 100, "{name}: {} records", recs.len());
+    let values: Vec<Vec<u8>> = recs.iter().map(|r| r.value.clone()).collect();
+    let url = support::fresh_db(name);
+    let d = dir.to_str().unwrap();
+    let first = replay(
+        &url,
+        &[
+            "--segments",
+            d,
+            "--mapping",
+            "ms5-telemetry",
+            "--create-table",
+        ],
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.summary["type"], "summary");
+    assert_eq!(first.summary["rows"], recs.len() as u64);
+    assert_eq!(first.summary["dead_letters"], 0);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&values));
+    let progress = count(
+        &url,
+        "SELECT next_offset FROM drkit_replay_progress WHERE source = 'kafka'",
+    );
+    assert_eq!(progress, recs.last().unwrap().offset + 1);
+
+    let again = replay(&url, &["--segments", d, "--mapping", "ms5-telemetry"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.summary["rows"], 0);
+    assert_eq!(again.summary["resumed_skipped"], recs.len() as u64);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&values));
+}
+
+#[test]
+fn replay_snappy_partition_exactly_and_rerun_adds_nothing() {
+    wide_partition_round_trip("snappy-0");
+}
+
+#[test]
+fn replay_plain_partition_exactly_and_rerun_adds_nothing() {
+    wide_partition_round_trip("plain-0");
+}
+
+#[test]
+fn replay_jsonl_dump_exactly_resumes_by_line() {
+    let recs = source_records(&testdata().join("logs/snappy-0"));
+    let values: Vec<Vec<u8>> = recs.iter().map(|r| r.value.clone()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("telemetry.jsonl");
+    let half = values.len() / 2;
+    let mut text = Vec::new();
+    for v in &values[..half] {
+        text.extend_from_slice(v);
+        text.push(b'\n');
+    }
+    text.push(b'\n'); // a blank line is skipped, not a dead letter
+    fs::write(&file, &text).unwrap();
+    let url = support::fresh_db("jsonl");
+    let f = file.to_str().unwrap();
+    let args = ["--jsonl", f, "--mapping", "ms5-telemetry", "--create-table"];
+    let r = replay(&url, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        table_wide(&url, "telemetry"),
+        expected_wide(&values[..half])
+    );
+
+    // The dump grows (the console consumer kept running): only the new lines are added.
+    for v in &values[half..] {
+        text.extend_from_slice(v);
+        text.push(b'\n');
+    }
+    fs::write(&file, &text).unwrap();
+    let r = replay(&url, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["rows"], (values.len() - half) as u64);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&values));
+    let r = replay(&url, &args);
+    assert_eq!(r.summary["rows"], 0);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&values));
+}
+
+/// A mapping that keeps each row's Kafka offset, so holes and duplicates are visible exactly.
+const OFFSET_MAPPING: &str = r#"
+table = "tel"
+columns = [
+  { name = "kafka_offset", type = "int8",        from = "offset" },
+  { name = "event_id",     type = "uuid",        from = "/eventId" },
+  { name = "asset_id",     type = "uuid",        from = "/assetId" },
+  { name = "ts",           type = "timestamptz", from = "/timestamp" },
+]
+"#;
+
+#[test]
+fn replay_killed_mid_run_then_rerun_equals_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("telemetry-0");
+    let made = drkit_testdata::bench::write_bench(&drkit_testdata::bench::BenchConfig {
+        out: dir.clone(),
+        segment_bytes: 8 << 20,
+        segments: 3,
+        compression: kafka_protocol::records::Compression::Snappy,
+        batch_records: 500,
+    })
+    .unwrap();
+    let total = made["records"].as_i64().unwrap();
+    assert!(total >= 200_000, "{made}");
+    let mapping = tmp.path().join("m.toml");
+    fs::write(&mapping, OFFSET_MAPPING).unwrap();
+    let url = support::fresh_db("crash");
+    let args = |first: bool| {
+        let mut a = vec![
+            "replay".to_string(),
+            "--db".into(),
+            url.clone(),
+            "--segments".into(),
+            dir.to_str().unwrap().into(),
+            "--mapping".into(),
+            mapping.to_str().unwrap().into(),
+            "--batch-rows".into(),
+            "10000".into(),
+        ];
+        if first {
+            a.push("--create-table".into());
+        }
+        a
+    };
+    let mut child = drkit()
+        .args(args(true))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some transactions are committed, then SIGKILL.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let committed = loop {
+        let n = rt().block_on(async {
+            let c = client(&url).await;
+            c.query_opt(
+                "SELECT next_offset FROM drkit_replay_progress WHERE source = 'kafka'",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.get::<_, i64>(0))
+        });
+        if let Some(n) = n.filter(|n| *n >= 30_000) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no progress within 2 minutes");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let rows_after_kill = count(&url, "SELECT count(*) FROM tel");
+    eprintln!("killed at {rows_after_kill} of {total} rows (progress seen {committed})");
+    assert!(committed < total, "killed after the end");
+    assert!(
+        rows_after_kill < total,
+        "killed too late: {rows_after_kill}"
+    );
+    // Progress and rows agree at the kill: nothing committed without its offset, or vice versa.
+    let progress = count(
+        &url,
+        "SELECT next_offset FROM drkit_replay_progress WHERE source = 'kafka'",
+    );
+    assert_eq!(rows_after_kill, progress);
+
+    let out = drkit().args(args(false)).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exactly the source: offsets 0..total once each, and each offset's event and asset.
+    let recs = source_records(&dir);
+    assert_eq!(recs.len() as i64, total);
+    let rows = rt().block_on(async {
+        client(&url)
+            .await
+            .query(
+                "SELECT kafka_offset, event_id::text, asset_id::text, \
+                 to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM tel ORDER BY kafka_offset",
+                &[],
+            )
+            .await
+            .unwrap()
+    });
+    assert_eq!(rows.len() as i64, total, "duplicates or holes");
+    for (r, rec) in rows.iter().zip(&recs) {
+        let j: Value = serde_json::from_slice(&rec.value).unwrap();
+        assert_eq!(r.get::<_, i64>(0), rec.offset);
+        assert_eq!(r.get::<_, String>(1), j["eventId"].as_str().unwrap());
+        assert_eq!(r.get::<_, String>(2), j["assetId"].as_str().unwrap());
+        assert_eq!(r.get::<_, String>(3), j["timestamp"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn dedup_key_skips_rows_the_table_already_holds() {
+    let dir = testdata().join("logs/snappy-0");
+    let d = dir.to_str().unwrap();
+    let recs = source_records(&dir);
+    let values: Vec<Vec<u8>> = recs.iter().map(|r| r.value.clone()).collect();
+    let url = support::fresh_db("dedup");
+    exec(
+        &url,
+        "CREATE TABLE telemetry (\"timestamp\" timestamptz NOT NULL, asset_id uuid NOT NULL, \
+         temperature float8, pressure float8, vibration float8, speed float8, metadata jsonb)",
+    );
+    // Without a unique index the dedup path refuses to start.
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            d,
+            "--mapping",
+            "ms5-telemetry",
+            "--dedup-key",
+            "asset_id,timestamp",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no unique index"), "{}", r.stderr);
+    exec(
+        &url,
+        "CREATE UNIQUE INDEX ON telemetry (asset_id, \"timestamp\")",
+    );
+    // The table already holds the first part (an earlier restore), loaded by another path.
+    let cut = values.len() / 3;
+    let tmp = tempfile::tempdir().unwrap();
+    let part = tmp.path().join("part.jsonl");
+    fs::write(
+        &part,
+        values[..cut]
+            .iter()
+            .flat_map(|v| v.iter().copied().chain([b'\n']))
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let r = replay(
+        &url,
+        &[
+            "--jsonl",
+            part.to_str().unwrap(),
+            "--mapping",
+            "ms5-telemetry",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count(&url, "SELECT count(*) FROM telemetry"), cut as i64);
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            d,
+            "--mapping",
+            "ms5-telemetry",
+            "--dedup-key",
+            "asset_id,timestamp",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["duplicates"], cut as u64);
+    assert_eq!(r.summary["rows"], (values.len() - cut) as u64);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&values));
+}
+
+const GOOD: &str = r#"{"timestamp":"2026-01-15T08:00:00.000Z","assetId":"00010203-0405-4607-8809-0a0b0c0d0e0f","n":1}"#;
+
+fn bad_input_file(dir: &Path) -> std::path::PathBuf {
+    let lines = [
+        GOOD.to_string(),
+        "{\"timestamp\": broken".to_string(),
+        GOOD.replace(r#""assetId":"00010203-0405-4607-8809-0a0b0c0d0e0f","#, ""),
+        GOOD.replace("2026-01-15T08:00:00.000Z", "15/01/2026 8am"),
+        GOOD.replace(r#""n":1"#, r#""n":1e30"#),
+        GOOD.replace(r#""n":1"#, r#""n":2"#),
+    ];
+    let f = dir.join("bad.jsonl");
+    fs::write(&f, lines.join("\n") + "\n").unwrap();
+    f
+}
+
+const N_MAPPING: &str = r#"
+table = "events"
+columns = [
+  { name = "ts",    type = "timestamptz", from = "/timestamp" },
+  { name = "asset", type = "uuid",        from = "/assetId" },
+  { name = "n",     type = "int8",        from = "/n" },
+  { name = "line",  type = "int8",        from = "offset" },
+]
+"#;
+
+fn dead_letters(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn bad_messages_go_to_the_dead_letter_file_with_coordinates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = bad_input_file(tmp.path());
+    let mapping = tmp.path().join("n.toml");
+    fs::write(&mapping, N_MAPPING).unwrap();
+    let dead = tmp.path().join("dead.jsonl");
+    let url = support::fresh_db("dead");
+    let r = replay(
+        &url,
+        &[
+            "--jsonl",
+            input.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--create-table",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "dead letters exit 1: {}", r.stderr);
+    assert_eq!(r.summary["rows"], 2);
+    assert_eq!(r.summary["dead_letters"], 4);
+    let d = dead_letters(&dead);
+    let got: Vec<(i64, &str)> = d
+        .iter()
+        .map(|v| (v["offset"].as_i64().unwrap(), v["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "malformed_json"),
+            (3, "missing_field"),
+            (4, "bad_time"),
+            (5, "out_of_range")
+        ]
+    );
+    assert!(d
+        .iter()
+        .all(|v| v["topic"] == "jsonl" && v["source"] == "jsonl:bad.jsonl"));
+    assert!(d[0]["value"].as_str().unwrap().contains("broken"));
+    let lines: Vec<i64> = rt().block_on(async {
+        client(&url)
+            .await
+            .query("SELECT line FROM events ORDER BY line", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    assert_eq!(lines, [1, 6]);
+}
+
+#[test]
+fn max_errors_stops_the_run_and_a_rerun_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = bad_input_file(tmp.path());
+    let mapping = tmp.path().join("n.toml");
+    fs::write(&mapping, N_MAPPING).unwrap();
+    let dead = tmp.path().join("dead.jsonl");
+    let url = support::fresh_db("maxerr");
+    let base = [
+        "--jsonl",
+        input.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--create-table",
+        "--dead-letter",
+        dead.to_str().unwrap(),
+    ];
+    let mut a = base.to_vec();
+    a.extend(["--max-errors", "1"]);
+    let r = replay(&url, &a);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.summary["stopped_by_max_errors"], true);
+    assert_eq!(count(&url, "SELECT count(*) FROM events"), 1);
+    // Line 3 crossed the limit: reported, but not consumed.
+    assert_eq!(
+        count(&url, "SELECT next_offset FROM drkit_replay_progress"),
+        3
+    );
+    let offs: Vec<i64> = dead_letters(&dead)
+        .iter()
+        .map(|v| v["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offs, [2, 3]);
+    let r = replay(&url, &base);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.summary["rows"], 1);
+    assert_eq!(count(&url, "SELECT count(*) FROM events"), 2);
+    assert_eq!(
+        count(&url, "SELECT next_offset FROM drkit_replay_progress"),
+        7
+    );
+}
+
+#[test]
+fn preflight_refuses_missing_table_columns_and_type_mismatch() {
+    let d = testdata().join("logs/snappy-0");
+    let d = d.to_str().unwrap();
+    let args = ["--segments", d, "--mapping", "ms5-telemetry"];
+    let url = support::fresh_db("preflight");
+    let r = replay(&url, &args);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("telemetry does not exist"),
+        "{}",
+        r.stderr
+    );
+
+    exec(
+        &url,
+        "CREATE TABLE telemetry (\"timestamp\" timestamptz, asset_id uuid, temperature float8, \
+         pressure float8, vibration float8, metadata jsonb)",
+    );
+    let r = replay(&url, &args);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no column(s) speed"), "{}", r.stderr);
+
+    exec(&url, "ALTER TABLE telemetry ADD COLUMN speed real");
+    let r = replay(&url, &args);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("column speed of telemetry is float4"),
+        "{}",
+        r.stderr
+    );
+    exec(&url, "ALTER TABLE telemetry ADD COLUMN site text NOT NULL");
+    exec(&url, "ALTER TABLE telemetry ALTER COLUMN speed TYPE float8");
+    let r = replay(&url, &args);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("site"), "{}", r.stderr);
+    assert_eq!(count(&url, "SELECT count(*) FROM telemetry"), 0);
+    assert_eq!(count(&url, "SELECT count(*) FROM drkit_replay_progress"), 0);
+}
+
+#[test]
+fn ms5_wide_table_without_time_zone_works_with_a_warning() {
+    let dir = testdata().join("logs/snappy-0");
+    let values: Vec<Vec<u8>> = source_records(&dir).into_iter().map(|r| r.value).collect();
+    let url = support::fresh_db("ms5a");
+    // Variant A as MS5 creates it (without TimescaleDB).
+    exec(
+        &url,
+        "CREATE TABLE telemetry (timestamp TIMESTAMP NOT NULL, asset_id UUID NOT NULL, \
+         temperature FLOAT, pressure FLOAT, vibration FLOAT, speed FLOAT, metadata JSONB); \
+         CREATE INDEX idx_telemetry_asset_time ON telemetry (asset_id, timestamp DESC);",
+    );
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            dir.to_str().unwrap(),
+            "--mapping",
+            "ms5-telemetry",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let w = r.summary["warnings"].as_array().unwrap();
+    assert!(
+        w.iter()
+            .any(|w| w.as_str().unwrap().contains("timestamp without time zone")),
+        "{w:?}"
+    );
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&values));
+}
+
+#[test]
+fn since_until_select_the_restore_window() {
+    let dir = testdata().join("logs/snappy-0");
+    let values: Vec<Vec<u8>> = source_records(&dir).into_iter().map(|r| r.value).collect();
+    let times: Vec<String> = values
+        .iter()
+        .map(|v| {
+            serde_json::from_slice::<Value>(v).unwrap()["timestamp"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let (since, until) = (&times[20], &times[60]);
+    let inside: Vec<Vec<u8>> = values
+        .iter()
+        .zip(&times)
+        .filter(|(_, t)| *t >= since && *t < until)
+        .map(|(v, _)| v.clone())
+        .collect();
+    assert_eq!(inside.len(), 40);
+    for basis in ["record", "event"] {
+        let url = support::fresh_db(basis);
+        let r = replay(
+            &url,
+            &[
+                "--segments",
+                dir.to_str().unwrap(),
+                "--mapping",
+                "ms5-telemetry",
+                "--create-table",
+                "--since",
+                since,
+                "--until",
+                until,
+                "--time-basis",
+                basis,
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            table_wide(&url, "telemetry"),
+            expected_wide(&inside),
+            "{basis}"
+        );
+    }
+}
+
+#[test]
+fn unreachable_database_exits_2_without_the_password() {
+    let d = testdata().join("logs/snappy-0");
+    let r = replay(
+        "postgres://drkit:hunter2@127.0.0.1:1/nodb",
+        &[
+            "--segments",
+            d.to_str().unwrap(),
+            "--mapping",
+            "ms5-telemetry",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    assert!(r.stderr.contains("drkit:***@"), "{}", r.stderr);
+    let r = replay(
+        "postgres://x@127.0.0.1:1/db",
+        &["--segments", d.to_str().unwrap(), "--mapping", "nope"],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown mapping preset"), "{}", r.stderr);
+}
