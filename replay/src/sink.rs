@@ -240,6 +240,7 @@ pub struct Summary {
     pub duplicates: u64,
     pub dead_letters: u64,
     pub skipped_by_time: u64,
+    /// Reconnects after a lost connection.
     pub retries: u64,
     pub stopped_by_max_errors: bool,
     pub timescaledb: Option<String>,
@@ -443,7 +444,12 @@ async fn commit(
     loop {
         let c = match client.take() {
             Some(c) if !c.is_closed() => Ok(c),
-            _ => connect(&cfg.db).await,
+            Some(_) => {
+                // The server closed an idle connection between transactions: a reconnect too.
+                summary.retries += 1;
+                connect(&cfg.db).await
+            }
+            None => connect(&cfg.db).await,
         };
         let outcome = match c {
             Ok(mut c) => {

@@ -722,3 +722,204 @@ fn unreachable_database_exits_2_without_the_password() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown mapping preset"), "{}", r.stderr);
 }
+
+#[test]
+fn summary_fields_are_the_documented_ones() {
+    let doc = fs::read_to_string(crate::util::repo_root().join("docs/REPLAY.md")).unwrap();
+    let section = doc.split("## Summary JSON").nth(1).unwrap();
+    let block = section
+        .split("```json")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let documented: Value = serde_json::from_str(block).unwrap();
+    let url = support::fresh_db("summary");
+    let d = testdata().join("logs/snappy-0");
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            d.to_str().unwrap(),
+            "--mapping",
+            "ms5-telemetry",
+            "--create-table",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&r.summary), keys(&documented));
+    for k in keys(&documented) {
+        assert!(
+            section.contains(&format!("`{k}`")) || k == "type" || k == "table",
+            "{k} not in the field table"
+        );
+    }
+}
+
+#[test]
+fn narrow_preset_writes_one_row_per_metric() {
+    let dir = testdata().join("logs/snappy-0");
+    let values: Vec<Value> = source_records(&dir)
+        .iter()
+        .map(|r| serde_json::from_slice(&r.value).unwrap())
+        .collect();
+    let mut expected: Vec<(String, String, Option<f64>, Option<String>)> = vec![];
+    for v in &values {
+        for (k, m) in v["data"].as_object().unwrap() {
+            if k == "quality" || k == "unit" {
+                continue;
+            }
+            expected.push((
+                v["eventId"].as_str().unwrap().to_string(),
+                k.clone(),
+                m.as_f64(),
+                v["data"]["quality"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let url = support::fresh_db("narrow");
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            dir.to_str().unwrap(),
+            "--mapping",
+            "ms5-metrics",
+            "--create-table",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut got: Vec<(String, String, Option<f64>, Option<String>)> = rt().block_on(async {
+        client(&url)
+            .await
+            .query(
+                "SELECT event_id::text, metric, value, quality FROM telemetry_metrics",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    });
+    got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn corrupt_batch_is_skipped_and_counted_the_rest_replayed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("snappy-0");
+    crate::util::copy_dir(&testdata().join("logs/snappy-0"), &dir);
+    let recs = source_records(&dir);
+    // Damage one byte inside the third batch of the first segment (its CRC no longer matches).
+    let log = dir.join("00000000000000000000.log");
+    let mut bytes = fs::read(&log).unwrap();
+    let mut pos = 0usize;
+    for _ in 0..2 {
+        pos += 12 + i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+    let count_in = i32::from_be_bytes(bytes[pos + 57..pos + 61].try_into().unwrap()) as i64;
+    bytes[pos + 70] ^= 0xff;
+    fs::write(&log, &bytes).unwrap();
+    let kept: Vec<Vec<u8>> = recs
+        .iter()
+        .filter(|r| r.offset < base || r.offset >= base + count_in)
+        .map(|r| r.value.clone())
+        .collect();
+    let url = support::fresh_db("corrupt");
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            dir.to_str().unwrap(),
+            "--mapping",
+            "ms5-telemetry",
+            "--create-table",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["corrupt_ranges"], 1);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&kept));
+}
+
+#[test]
+fn lost_connection_is_retried_without_loss_or_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("telemetry-0");
+    let made = drkit_testdata::bench::write_bench(&drkit_testdata::bench::BenchConfig {
+        out: dir.clone(),
+        segment_bytes: 4 << 20,
+        segments: 2,
+        compression: kafka_protocol::records::Compression::Snappy,
+        batch_records: 500,
+    })
+    .unwrap();
+    let total = made["records"].as_i64().unwrap();
+    let mapping = tmp.path().join("m.toml");
+    fs::write(&mapping, OFFSET_MAPPING).unwrap();
+    let url = support::fresh_db("reconnect");
+    let mut child = drkit()
+        .args(["replay", "--format", "json", "--db", &url, "--segments"])
+        .arg(&dir)
+        .arg("--mapping")
+        .arg(&mapping)
+        .args(["--create-table", "--batch-rows", "5000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed = 0u64;
+    while killed < 2 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        let n = rt().block_on(async {
+            let c = client(&url).await;
+            let progress: Option<i64> = c
+                .query_opt("SELECT next_offset FROM drkit_replay_progress", &[])
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.get(0));
+            if progress.is_some_and(|p| p > 5_000 * (killed as i64 + 1)) {
+                c.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .len() as u64
+            } else {
+                0
+            }
+        });
+        killed += n.min(1);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(killed >= 1, "the connection was never cut");
+    assert!(summary["retries"].as_u64().unwrap() >= 1, "{summary}");
+    let offsets: Vec<i64> = rt().block_on(async {
+        client(&url)
+            .await
+            .query("SELECT kafka_offset FROM tel ORDER BY kafka_offset", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    assert_eq!(offsets, (0..total).collect::<Vec<_>>());
+}
