@@ -5,6 +5,7 @@
 //! renders its events).
 
 pub mod gaps;
+pub mod gaps_kafka;
 pub mod gaps_sql;
 
 pub mod mapping;

@@ -24,6 +24,8 @@ pub enum Command {
     /// Verify, dump and salvage Kafka log segments on disk.
     #[command(subcommand)]
     Segments(SegmentsCmd),
+    /// Per-key RPO gaps and hourly counts, from the database, Kafka partition directories, or both.
+    Gaps(Box<GapsArgs>),
     /// Replay Kafka telemetry (segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
     Replay(Box<ReplayArgs>),
 }
@@ -161,6 +163,68 @@ pub enum TimeBasis {
     Record,
     /// The mapping's time column (the event's own timestamp).
     Event,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapsFormat {
+    Text,
+    /// JSON Lines (schema in docs/GAPS.md).
+    Json,
+    /// One line per gap.
+    Csv,
+}
+
+/// `drkit gaps` flags (docs/GAPS.md). Defaults fit the MS5 wide `telemetry` table and
+/// `telemetry.asset.event.v1` values.
+#[derive(Args, Debug)]
+pub struct GapsArgs {
+    /// PostgreSQL URL; the gaps are computed in the database (the password is never printed).
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// Table (`name` or `schema.name`).
+    #[arg(long, value_name = "T", default_value = "telemetry")]
+    pub table: String,
+    /// The table's event-time column (timestamptz, or timestamp read as UTC).
+    #[arg(long, value_name = "C", default_value = "timestamp")]
+    pub time_column: String,
+    /// The key column gaps are computed per (e.g. the asset).
+    #[arg(long, value_name = "COL", default_value = "asset_id")]
+    pub by: String,
+    /// Kafka partition directory, or a log dir holding several, read offline.
+    #[arg(long, value_name = "DIR")]
+    pub segments: Option<PathBuf>,
+    /// JSON pointer to the key in each Kafka value.
+    #[arg(long, value_name = "P", default_value = "/assetId")]
+    pub key_pointer: String,
+    /// JSON pointer to the event time (ISO 8601 or epoch ms) in each Kafka value.
+    #[arg(long, value_name = "P", default_value = "/timestamp")]
+    pub time_pointer: String,
+    /// With --db and --segments: both sides' counts per key and hour, and why rows are missing.
+    #[arg(long, requires_all = ["db", "segments"])]
+    pub compare: bool,
+    /// Longest tolerated interval without an event per key (equal is compliant).
+    #[arg(long, default_value = "5m")]
+    pub rpo: String,
+    /// Window start, inclusive (RFC 3339; without a zone: UTC). Default: 24 hours before --until.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Window end, exclusive. Default: now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// File with the keys that must report, one per line: those with no event are `silent`.
+    #[arg(long, value_name = "FILE", conflicts_with = "expected_keys_table")]
+    pub expected_keys: Option<PathBuf>,
+    /// The expected keys as the distinct values of a table column, `TABLE.COLUMN`.
+    #[arg(long, value_name = "T.COL", requires = "db")]
+    pub expected_keys_table: Option<String>,
+    #[arg(long, value_enum, default_value_t = GapsFormat::Text)]
+    pub format: GapsFormat,
+    /// JSON: also one line per key and hour with its row count.
+    #[arg(long)]
+    pub hourly: bool,
+    /// Also write a self-contained HTML report (SVG heatmap of keys x hours) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+mod gaps;
 mod output;
 mod progress;
 mod replay;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     }
     let code = match args.command {
         cli::Command::Segments(cmd) => segments::run(cmd),
+        cli::Command::Gaps(a) => gaps::run(*a),
         cli::Command::Replay(args) => replay::run(*args),
     };
     ExitCode::from(code.code())

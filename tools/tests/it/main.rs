@@ -2,6 +2,7 @@
 
 mod cli;
 mod corruption;
+mod gaps;
 mod live;
 mod real;
 mod replay;
