@@ -179,10 +179,18 @@ fn planted_gaps_timestamptz() {
     check(&report);
 }
 
-/// The SQL and the streaming detector agree row for row on the same data.
+/// The SQL and the streaming detector agree row for row on the same data, for RPOs that are and
+/// are not divisors of an hour (the SQL's bucket width differs from the RPO then).
 #[test]
 fn sql_and_detector_agree() {
     let url = support::fresh_db("gaps_agree");
+    let rpos = [
+        TimeDelta::minutes(5),
+        TimeDelta::minutes(7),
+        TimeDelta::seconds(61),
+        TimeDelta::seconds(1),
+        TimeDelta::minutes(90),
+    ];
     let (sql, events) = rt().block_on(async {
         let mut c = gaps_sql::connect(&url).await.unwrap();
         c.batch_execute(&format!("SET TIME ZONE 'UTC'; {}", plant("TIMESTAMPTZ")))
@@ -194,9 +202,12 @@ fn sql_and_detector_agree() {
             key_column: "asset_id".into(),
         };
         let expected = vec![asset(99)];
-        let (r, _) = gaps_sql::report(&mut c, &src, window(), &expected)
-            .await
-            .unwrap();
+        let mut reports = Vec::new();
+        for rpo in rpos {
+            let w = Window::new(t(SINCE), t(UNTIL), rpo).unwrap();
+            let (r, _) = gaps_sql::report(&mut c, &src, w, &expected).await.unwrap();
+            reports.push(r);
+        }
         // Read in reverse order: the detector must not care.
         let rows = c
             .query(
@@ -206,15 +217,27 @@ fn sql_and_detector_agree() {
             .await
             .unwrap();
         let ev: Vec<(String, DateTime<Utc>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        (r, ev)
+        (reports, ev)
     });
-    let mut d = Detector::new(window());
-    for (k, ts) in &events {
-        d.push(k, *ts);
+    let mut kinds = std::collections::BTreeSet::new();
+    for (rpo, sql) in rpos.iter().zip(&sql) {
+        let mut d = Detector::new(Window::new(t(SINCE), t(UNTIL), *rpo).unwrap());
+        for (k, ts) in &events {
+            d.push(k, *ts);
+        }
+        assert_eq!(d.outside(), 3);
+        let streamed = d.finish([asset(99).as_str()]);
+        assert_eq!(&streamed, sql, "RPO {rpo}");
+        kinds.extend(sql.gaps.iter().map(|g| (rpo.num_seconds(), g.kind)));
     }
-    assert_eq!(d.outside(), 3);
-    let streamed = d.finish([asset(99).as_str()]);
-    assert_eq!(streamed, sql);
+    // Not vacuous: the 1 s RPO sees the 5-minute asset's every interval, 90 minutes only the
+    // silent key and asset 9's first hour... which is 60 minutes, so only the silent key.
+    assert_eq!(
+        sql[3].gaps.iter().filter(|g| g.key == asset(30)).count(),
+        23 + 1
+    );
+    assert_eq!(sql[4].gaps.len(), 1);
+    assert!(kinds.contains(&(420, GapKind::WindowStart)));
 }
 
 #[test]

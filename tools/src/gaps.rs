@@ -423,7 +423,8 @@ fn html_report(r: &Report, c: Option<&Compared>) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
-    let width = label_w + cell_w * r.hours.len() + 20;
+    // Room on the right for the last rotated hour label.
+    let width = label_w + cell_w * r.hours.len() + 70;
     let height = top + cell_h * r.counts.len() + 20;
     let mut svg = String::new();
     let _ = write!(
@@ -498,16 +499,17 @@ fn html_report(r: &Report, c: Option<&Compared>) -> String {
 
     let mut rows = String::new();
     for g in &r.gaps {
-        let cause = cause_of(g, c).map(|x| x.as_str()).unwrap_or("");
+        let cause = cause_of(g, c)
+            .map(|x| format!("<td>{}</td>", x.as_str()))
+            .unwrap_or_default();
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td>{cause}</tr>",
             html_escape(&g.key),
             g.kind.as_str(),
             ts(g.start),
             ts(g.end),
             g.seconds(),
-            cause
         );
     }
     let verdict = if r.breached() {
@@ -540,7 +542,7 @@ td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left }} td.n {{ 
 <span style="border:2px solid #d00000"></span>a gap over the RPO touches the hour</p>
 {svg}
 <h2>Gaps</h2>
-<table><tr><th>key</th><th>kind</th><th>start</th><th>end</th><th>seconds</th><th>cause</th></tr>
+<table><tr><th>key</th><th>kind</th><th>start</th><th>end</th><th>seconds</th>{cause_head}</tr>
 {rows}</table>
 </body></html>
 "#,
@@ -549,5 +551,6 @@ td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left }} td.n {{ 
         rpo = r.window.rpo().num_milliseconds() as f64 / 1000.0,
         keys = r.keys(),
         rows_n = r.rows,
+        cause_head = if c.is_some() { "<th>cause</th>" } else { "" },
     )
 }
