@@ -60,6 +60,9 @@ pub struct SourceStats {
     pub unsupported_batches: u64,
     /// Control batches (transaction markers), which carry no data.
     pub control_batches: u64,
+    /// Records of aborted transactions, and of transactions with no marker yet (what a
+    /// `read_committed` consumer would not see either).
+    pub aborted_skipped: u64,
 }
 
 /// Why a source could not be read at all (per-record problems are dead letters, corrupt ranges
@@ -176,8 +179,10 @@ impl Source for SegmentsSource {
                     source,
                 }
             })?;
+            let aborted = aborted_ranges(&p.segments, &mut scratch)?;
             let next = resume.next(topic, *partition);
             let mut v = Decode {
+                aborted: &aborted,
                 topic,
                 partition: *partition,
                 next,
@@ -218,8 +223,81 @@ impl Source for SegmentsSource {
     }
 }
 
+/// A producer's transaction that did not commit: `[first, last]` offsets of producer `pid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Aborted {
+    pid: i64,
+    first: i64,
+    last: i64,
+}
+
+/// First pass over a partition (CRC-checked headers only, no decompression): the offset ranges
+/// of aborted transactions, from the ABORT markers themselves rather than the `.txnindex` files,
+/// which a salvaged disk may lack. A transaction with no marker at the end of the log is still
+/// open; a `read_committed` consumer would not see it yet, so it is left out too.
+fn aborted_ranges(
+    segments: &[segment_reader::segment::SegmentFiles],
+    scratch: &mut Scratch,
+) -> Result<Vec<Aborted>, SourceError> {
+    #[derive(Default)]
+    struct Txns {
+        open: HashMap<i64, i64>,
+        done: Vec<Aborted>,
+    }
+    impl Visitor for Txns {
+        fn on_batch(&mut self, info: &BatchInfo, _: &[u8], _: &mut Vec<Finding>) {
+            if info.magic < 2 || info.attributes & 0x10 == 0 {
+                return;
+            }
+            let pid = info.producer_id;
+            if info.is_control() {
+                if let Some(first) = self.open.remove(&pid) {
+                    if info.control_type == Some(0) {
+                        self.done.push(Aborted {
+                            pid,
+                            first,
+                            last: info.base_offset,
+                        });
+                    }
+                }
+            } else {
+                self.open.entry(pid).or_insert(info.base_offset);
+            }
+        }
+    }
+    let mut t = Txns::default();
+    for seg in segments {
+        let file: Arc<Path> = Arc::from(seg.log.as_path());
+        let io = |source| SourceError::Io {
+            path: seg.log.clone(),
+            source,
+        };
+        let mut src = if seg.active {
+            segment_reader::source::Source::stream(&seg.log)
+        } else {
+            segment_reader::source::Source::map(&seg.log)
+        }
+        .map_err(io)?;
+        let cfg = WalkConfig {
+            tail_may_tear: seg.active,
+            stop_at: None,
+            expected_first_offset: Some(seg.base_offset),
+        };
+        let mut findings = Vec::new();
+        walk(&mut src, &file, 0, cfg, &mut t, scratch, &mut findings).map_err(io)?;
+    }
+    let mut done = t.done;
+    done.extend(t.open.into_iter().map(|(pid, first)| Aborted {
+        pid,
+        first,
+        last: i64::MAX,
+    }));
+    Ok(done)
+}
+
 /// The walk visitor that decodes batches into messages.
 struct Decode<'v, 's> {
+    aborted: &'s [Aborted],
     topic: &'s str,
     partition: i32,
     next: i64,
@@ -252,6 +330,14 @@ impl Decode<'_, '_> {
         }
         if info.last_offset < self.next {
             self.stats.resumed_skipped += h.records_count.max(0) as u64;
+            return;
+        }
+        if h.is_transactional()
+            && self.aborted.iter().any(|a| {
+                a.pid == h.producer_id && a.first <= h.base_offset && h.base_offset <= a.last
+            })
+        {
+            self.stats.aborted_skipped += h.records_count.max(0) as u64;
             return;
         }
         let section = bytes.get(V2_HEADER_SIZE..).unwrap_or_default();

@@ -923,3 +923,59 @@ fn lost_connection_is_retried_without_loss_or_duplicates() {
     });
     assert_eq!(offsets, (0..total).collect::<Vec<_>>());
 }
+
+#[test]
+fn aborted_transactions_are_left_out_like_read_committed() {
+    let dir = testdata().join("logs/txn-0");
+    // Independent: the aborted ranges from Kafka's own .txnindex files (34-byte entries:
+    // version i16, producer id i64, first offset i64, last offset i64, last stable offset i64).
+    let mut aborted = vec![];
+    for e in fs::read_dir(&dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "txnindex") {
+            let b = fs::read(e.path()).unwrap();
+            for c in b.chunks_exact(34) {
+                let i = |at: usize| i64::from_be_bytes(c[at..at + 8].try_into().unwrap());
+                aborted.push((i(2), i(10), i(18)));
+            }
+        }
+    }
+    assert!(!aborted.is_empty());
+    let mut kept = vec![];
+    let mut skipped = 0;
+    for log in crate::util::segment_files(&dir, "log") {
+        let mut buf = Bytes::from(fs::read(&log).unwrap());
+        while buf.remaining() >= 61 {
+            let len = i32::from_be_bytes(buf[8..12].try_into().unwrap()) as usize;
+            let mut one = buf.split_to(12 + len);
+            for r in RecordBatchDecoder::decode(&mut one).unwrap().records {
+                if r.control {
+                    continue;
+                }
+                let out = r.transactional
+                    && aborted
+                        .iter()
+                        .any(|&(pid, f, l)| pid == r.producer_id && f <= r.offset && r.offset <= l);
+                if out {
+                    skipped += 1;
+                } else {
+                    kept.push(r.value.unwrap().to_vec());
+                }
+            }
+        }
+    }
+    assert!(skipped > 0);
+    let url = support::fresh_db("txn");
+    let r = replay(
+        &url,
+        &[
+            "--segments",
+            dir.to_str().unwrap(),
+            "--mapping",
+            "ms5-telemetry",
+            "--create-table",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["aborted_skipped"], skipped);
+    assert_eq!(table_wide(&url, "telemetry"), expected_wide(&kept));
+}
