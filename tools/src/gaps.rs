@@ -132,6 +132,18 @@ fn run_inner(a: GapsArgs) -> Result<Outcome, Trouble> {
                     stats.unusable, stats.messages, pointers.key, pointers.time
                 );
             }
+            let s = stats.source;
+            let unread = s.corrupt_ranges + s.undecodable_batches + s.unsupported_batches;
+            if unread > 0 {
+                // Events in those bytes are not counted: Kafka-side gaps there may be false.
+                eprintln!(
+                    "drkit: gaps: {} corrupt ranges, {} undecodable and {} unsupported batches in {} were not read (check with `drkit segments verify`)",
+                    s.corrupt_ranges,
+                    s.undecodable_batches,
+                    s.unsupported_batches,
+                    dir.display()
+                );
+            }
             Some(r)
         }
         None => None,
