@@ -195,6 +195,23 @@ impl Report {
     pub fn keys(&self) -> usize {
         self.counts.len()
     }
+    /// Events one key sends per hour of the window at `cadence` (the part of each hour inside the
+    /// window, divided by the cadence): the denominator of completeness. Empty for a cadence
+    /// that is not positive.
+    pub fn expected_per_hour(&self, cadence: TimeDelta) -> Vec<u64> {
+        let c = micros(cadence);
+        if c <= 0 {
+            return Vec::new();
+        }
+        self.hours
+            .iter()
+            .map(|h| {
+                let start = (*h).max(self.window.since);
+                let end = (*h + TimeDelta::hours(1)).min(self.window.until);
+                (micros(end - start).max(0) / c) as u64
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -582,6 +599,18 @@ mod tests {
         assert_eq!(w.hour_count(), 3);
         assert_eq!(w.hours()[0], t(S));
         assert_eq!(window(S, U, 1).hour_count(), 2);
+    }
+
+    #[test]
+    fn completeness_denominator() {
+        let d = Detector::new(window("2026-01-15T08:30:00Z", "2026-01-15T10:15:00Z", 300));
+        let r = d.finish([]);
+        assert_eq!(
+            r.expected_per_hour(TimeDelta::seconds(1)),
+            vec![1800, 3600, 900]
+        );
+        assert_eq!(r.expected_per_hour(TimeDelta::minutes(7)), vec![4, 8, 2]);
+        assert_eq!(r.expected_per_hour(TimeDelta::zero()), Vec::<u64>::new());
     }
 
     #[test]

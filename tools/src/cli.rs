@@ -222,6 +222,9 @@ pub struct GapsArgs {
     /// JSON: also one line per key and hour with its row count.
     #[arg(long)]
     pub hourly: bool,
+    /// Expected event interval per key (e.g. 1s): adds completeness (rows / expected rows).
+    #[arg(long, value_name = "DURATION")]
+    pub cadence: Option<String>,
     /// Also write a self-contained HTML report (SVG heatmap of keys x hours) here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,

@@ -76,6 +76,18 @@ fn run_inner(a: GapsArgs) -> Result<Outcome, Trouble> {
         None => until - TimeDelta::hours(24),
     };
     let window = Window::new(since, until, rpo)?;
+    let cadence = match &a.cadence {
+        Some(s) => Some(
+            gaps::parse_duration(s)
+                .filter(|d| *d > TimeDelta::zero())
+                .ok_or_else(|| {
+                    Trouble(format!(
+                        "--cadence {s:?}: expected a positive duration such as 1s"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     if a.db.is_none() && a.segments.is_none() {
         return Err(Trouble(
             "give --db URL, --segments DIR, or both with --compare".into(),
@@ -156,13 +168,25 @@ fn run_inner(a: GapsArgs) -> Result<Outcome, Trouble> {
         (Some(r), None) | (None, Some(r)) => (r, None),
         (None, None) => return Err(Trouble("nothing to report".into())),
     };
+    let expected_rows = cadence.map(|c| Expected::of(&primary, c));
     if let Some(path) = &a.html {
         let html = html_report(&primary, compared.as_ref());
         std::fs::write(path, html).map_err(|e| Trouble(format!("{}: {e}", path.display())))?;
     }
     let written = match a.format {
-        GapsFormat::Text => write_text(&mut out, &primary, compared.as_ref()),
-        GapsFormat::Json => write_json(&mut out, &primary, compared.as_ref(), a.hourly),
+        GapsFormat::Text => write_text(
+            &mut out,
+            &primary,
+            compared.as_ref(),
+            expected_rows.as_ref(),
+        ),
+        GapsFormat::Json => write_json(
+            &mut out,
+            &primary,
+            compared.as_ref(),
+            a.hourly,
+            expected_rows.as_ref(),
+        ),
         GapsFormat::Csv => write_csv(&mut out, &primary, compared.as_ref()),
     }
     .and_then(|()| out.flush());
@@ -233,7 +257,12 @@ fn differing_cells(c: &Compared) -> Vec<Cell<'_>> {
     cells
 }
 
-fn write_text(out: &mut impl Write, r: &Report, c: Option<&Compared>) -> io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    r: &Report,
+    c: Option<&Compared>,
+    expected: Option<&Expected>,
+) -> io::Result<()> {
     let kw = r.gaps.iter().map(|g| g.key.len()).max().unwrap_or(3).max(3);
     if r.gaps.is_empty() {
         line(out, "no gap longer than the RPO")?;
@@ -308,6 +337,16 @@ fn write_text(out: &mut impl Write, r: &Report, c: Option<&Compared>) -> io::Res
     if let Some(c) = c {
         let _ = write!(s, "; Kafka holds {} events in the window", c.kafka.rows);
     }
+    if let Some(e) = expected {
+        if let Value::Number(n) = ratio(r.rows, e.total) {
+            let pct = n.as_f64().unwrap_or(0.0) * 100.0;
+            let _ = write!(
+                s,
+                "; {pct:.2} % of the {} rows the cadence expects",
+                e.total
+            );
+        }
+    }
     line(out, &s)
 }
 
@@ -326,11 +365,35 @@ fn gap_json(g: &Gap, c: Option<&Compared>) -> Value {
     v
 }
 
+/// Rows expected per key and hour at `--cadence`, and in the whole report.
+struct Expected {
+    per_hour: Vec<u64>,
+    total: u64,
+}
+
+impl Expected {
+    fn of(r: &Report, cadence: TimeDelta) -> Expected {
+        let per_hour = r.expected_per_hour(cadence);
+        let total = per_hour.iter().sum::<u64>() * r.keys() as u64;
+        Expected { per_hour, total }
+    }
+}
+
+/// `rows / expected`, or null when nothing was expected.
+fn ratio(rows: u64, expected: u64) -> Value {
+    if expected == 0 {
+        Value::Null
+    } else {
+        json!(rows as f64 / expected as f64)
+    }
+}
+
 fn write_json(
     out: &mut impl Write,
     r: &Report,
     c: Option<&Compared>,
     hourly: bool,
+    expected: Option<&Expected>,
 ) -> io::Result<()> {
     for g in &r.gaps {
         line(out, &gap_json(g, c).to_string())?;
@@ -350,8 +413,13 @@ fn write_json(
     }
     if hourly {
         for (key, counts) in &r.counts {
-            for (h, n) in r.hours.iter().zip(counts) {
-                let v = json!({"type": "hour", "key": key, "hour": ts(*h), "rows": n});
+            for (i, (h, n)) in r.hours.iter().zip(counts).enumerate() {
+                let mut v = json!({"type": "hour", "key": key, "hour": ts(*h), "rows": n});
+                if let (Some(e), Some(m)) = (expected, v.as_object_mut()) {
+                    let want = e.per_hour.get(i).copied().unwrap_or(0);
+                    m.insert("expected".into(), want.into());
+                    m.insert("completeness".into(), ratio(*n, want));
+                }
                 line(out, &v.to_string())?;
             }
         }
@@ -373,6 +441,10 @@ fn write_json(
             .map(|x| x.kafka.saturating_sub(x.db))
             .sum();
         m.insert("lost_rows".into(), lost.into());
+    }
+    if let (Some(e), Some(m)) = (expected, v.as_object_mut()) {
+        m.insert("expected_rows".into(), e.total.into());
+        m.insert("completeness".into(), ratio(r.rows, e.total));
     }
     line(out, &v.to_string())
 }

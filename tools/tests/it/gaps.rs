@@ -254,6 +254,39 @@ fn db_report_json() {
         "{}",
         text.stdout
     );
+
+    // Completeness against a 1-minute cadence: 355 of 4 keys x 120 minutes.
+    let run = gaps(&[
+        "--db",
+        &url,
+        "--table",
+        "t",
+        "--time-column",
+        "ts",
+        "--by",
+        "asset",
+        "--since",
+        "2026-01-15T08:00:00Z",
+        "--until",
+        "2026-01-15T10:00:00Z",
+        "--expected-keys-table",
+        "fleet.id",
+        "--cadence",
+        "1m",
+        "--format",
+        "json",
+        "--hourly",
+    ]);
+    let a2 = run
+        .lines
+        .iter()
+        .find(|l| l["type"] == "hour" && l["key"] == "a2")
+        .unwrap();
+    assert_eq!((&a2["rows"], &a2["expected"]), (&55.into(), &60.into()));
+    assert_eq!(a2["completeness"], 55.0 / 60.0);
+    let s = run.summary();
+    assert_eq!(s["expected_rows"], 480);
+    assert_eq!(s["completeness"], 355.0 / 480.0);
 }
 
 /// Kafka holds what the database lacks: lost in the pipeline; neither has it: never produced.
@@ -394,6 +427,8 @@ enum Line {
         key: String,
         hour: String,
         rows: u64,
+        expected: Option<u64>,
+        completeness: Option<f64>,
     },
     Summary {
         keys: u64,
@@ -405,6 +440,8 @@ enum Line {
         until: String,
         kafka_rows: Option<u64>,
         lost_rows: Option<u64>,
+        expected_rows: Option<u64>,
+        completeness: Option<f64>,
     },
 }
 
@@ -422,6 +459,8 @@ fn json_lines_follow_the_documented_schema() {
         "--format",
         "json",
         "--hourly",
+        "--cadence",
+        "1s",
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let mut kinds = std::collections::HashSet::new();
@@ -441,6 +480,9 @@ fn json_lines_follow_the_documented_schema() {
         "hour_diff",
         "`cause`",
         "`class`",
+        "expected_rows",
+        "completeness",
+        "\"expected\"",
     ] {
         assert!(doc.contains(field), "docs/GAPS.md does not mention {field}");
     }
