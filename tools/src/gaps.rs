@@ -498,7 +498,7 @@ fn html_report(r: &Report, c: Option<&Compared>) -> String {
     let cell_w = 28usize;
     let cell_h = 16usize;
     let label_w = r.counts.keys().map(|k| k.len()).max().unwrap_or(3) * 7 + 12;
-    let top = 70usize;
+    let top = 85usize;
     let max = r
         .counts
         .values()
