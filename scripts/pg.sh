@@ -3,6 +3,7 @@
 #
 #   scripts/pg.sh start DIR   -> prints postgres://drkit@127.0.0.1:PORT/drkit, cluster in DIR
 #   scripts/pg.sh stop DIR
+#   PG_OWNER_PID=PID scripts/pg.sh start DIR   -> also stops the cluster when PID exits
 #
 # Installs Debian's postgresql-15 when the server binaries are missing. initdb refuses to run as
 # root, so as root the cluster belongs to the `postgres` user.
@@ -45,6 +46,12 @@ case "$cmd" in
     as_owner "$bin/pg_ctl" -D "$real/data" -l "$real/server.log" -w \
       -o "-p $port -k $real -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U drkit drkit
+    if [ -n "${PG_OWNER_PID:-}" ]; then
+      # A test binary has no teardown: stop the cluster when the process that asked for it ends.
+      script=$(cd "$(dirname "$0")" && pwd)/pg.sh
+      nohup bash -c "while kill -0 $PG_OWNER_PID 2>/dev/null; do sleep 1; done; '$script' stop '$dir'" \
+        >/dev/null 2>&1 &
+    fi
     echo "postgres://drkit@127.0.0.1:$port/drkit"
     ;;
   stop)

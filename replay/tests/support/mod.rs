@@ -23,6 +23,7 @@ pub fn server_url() -> &'static str {
             .join("target/test-pg")
             .join(std::process::id().to_string());
         let out = Command::new(root.join("scripts/pg.sh"))
+            .env("PG_OWNER_PID", std::process::id().to_string())
             .arg("start")
             .arg(&dir)
             .output()
