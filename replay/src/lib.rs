@@ -10,5 +10,6 @@ pub mod gaps_sql;
 
 pub mod mapping;
 pub mod pgcopy;
+pub mod project;
 pub mod sink;
 pub mod source;

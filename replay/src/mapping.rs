@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::pgcopy;
+use crate::project::Tree;
 
 /// PostgreSQL column types the replay can write (binary COPY needs the exact type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -89,7 +90,7 @@ pub struct Pointer {
 
 impl Pointer {
     /// `text` must be empty or start with `/` (checked by the caller).
-    fn new(text: &str) -> Pointer {
+    pub fn new(text: &str) -> Pointer {
         let tokens = text
             .split('/')
             .skip(1)
@@ -99,6 +100,11 @@ impl Pointer {
             text: text.to_string(),
             tokens,
         }
+    }
+
+    /// The unescaped reference tokens.
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
     }
 
     /// The value the pointer names, like `Value::pointer`.
@@ -168,6 +174,9 @@ pub struct Mapping {
     /// The column that carries event time (for `--since/--until` by event time, and the
     /// hypertable's time dimension): the first time-typed column.
     pub time_column: Option<usize>,
+    /// Reads only the mapped members (slot = column index, the explode pointer after the
+    /// columns); `None` falls back to a whole `Value` per document.
+    projection: Option<Tree>,
 }
 
 /// Why a mapping was refused.
@@ -322,11 +331,24 @@ impl Mapping {
             None => None,
         };
         let time_column = columns.iter().position(|c| c.ty.is_time());
+        let mut pointers: Vec<(usize, &[String])> = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.part {
+                Part::Value(p) => Some((i, p.tokens())),
+                _ => None,
+            })
+            .collect();
+        if let Some(e) = &explode {
+            pointers.push((columns.len(), e.pointer.tokens()));
+        }
+        let projection = Tree::build(&pointers);
         Ok(Mapping {
             table: raw.table,
             columns,
             explode,
             time_column,
+            projection,
         })
     }
 
@@ -517,28 +539,55 @@ fn encode_inner(
         || m.columns
             .iter()
             .any(|c| matches!(c.part, Part::Value(_) | Part::MetricValue));
-    let doc: Value = if needs_json {
-        let bytes = msg.value.ok_or(RowError::NoValue)?;
-        serde_json::from_slice(bytes).map_err(|e| RowError::MalformedJson(e.to_string()))?
+    // One entry per column (its pointer's value), then the explode object.
+    let owned: Vec<Option<Value>>;
+    let full: Value;
+    let vals: Vec<Option<&Value>> = if !needs_json {
+        Vec::new()
     } else {
-        Value::Null
+        let bytes = msg.value.ok_or(RowError::NoValue)?;
+        let malformed = |e: serde_json::Error| RowError::MalformedJson(e.to_string());
+        match &m.projection {
+            Some(tree) => {
+                let mut v = Vec::new();
+                tree.read(bytes, &mut v, m.columns.len() + 1)
+                    .map_err(malformed)?;
+                owned = v;
+                owned.iter().map(Option::as_ref).collect()
+            }
+            None => {
+                full = serde_json::from_slice(bytes).map_err(malformed)?;
+                let mut v: Vec<Option<&Value>> = m
+                    .columns
+                    .iter()
+                    .map(|c| match &c.part {
+                        Part::Value(p) => p.lookup(&full),
+                        _ => None,
+                    })
+                    .collect();
+                v.push(m.explode.as_ref().and_then(|e| e.pointer.lookup(&full)));
+                v
+            }
+        }
     };
+    let doc = &vals[..];
     let mut enc = Encoded {
         rows: 0,
         skipped: 0,
     };
     match &m.explode {
         None => {
-            if row(m, msg, &doc, None, window, out)? {
+            if row(m, msg, doc, None, window, out)? {
                 enc.rows += 1;
             } else {
                 enc.skipped += 1;
             }
         }
         Some(ex) => {
-            let obj = ex
-                .pointer
-                .lookup(&doc)
+            let obj = doc
+                .get(m.columns.len())
+                .copied()
+                .flatten()
                 .and_then(Value::as_object)
                 .ok_or_else(|| RowError::NotAnObject {
                     pointer: ex.pointer.text.clone(),
@@ -547,7 +596,7 @@ fn encode_inner(
                 if ex.skip.iter().any(|s| s == name) {
                     continue;
                 }
-                if row(m, msg, &doc, Some((name, v)), window, out)? {
+                if row(m, msg, doc, Some((name, v)), window, out)? {
                     enc.rows += 1;
                 } else {
                     enc.skipped += 1;
@@ -562,7 +611,7 @@ fn encode_inner(
 fn row(
     m: &Mapping,
     msg: &MessageRef<'_>,
-    doc: &Value,
+    doc: &[Option<&Value>],
     metric: Option<(&String, &Value)>,
     window: &TimeWindow,
     out: &mut Vec<u8>,
@@ -578,7 +627,12 @@ fn row(
             },
         };
         let value = match &c.part {
-            Part::Value(p) => p.lookup(doc).filter(|v| !v.is_null()).map(Src::Json),
+            Part::Value(_) => doc
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|v| !v.is_null())
+                .map(Src::Json),
             Part::MetricValue => metric
                 .map(|(_, v)| v)
                 .filter(|v| !v.is_null())
