@@ -43,6 +43,28 @@ impl DbUrl {
     pub fn new(url: impl Into<String>) -> Self {
         DbUrl(url.into())
     }
+    /// A key-value connection string from libpq's environment variables (`PGHOST`, `PGPORT`,
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`), as psql would use them; `None`
+    /// without `PGHOST`. tokio-postgres does not read the environment itself.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<DbUrl> {
+        var("PGHOST")?;
+        let mut parts = vec![];
+        for (env, key) in [
+            ("PGHOST", "host"),
+            ("PGPORT", "port"),
+            ("PGUSER", "user"),
+            ("PGPASSWORD", "password"),
+            ("PGDATABASE", "dbname"),
+            ("PGSSLMODE", "sslmode"),
+        ] {
+            if let Some(v) = var(env) {
+                let v = v.replace('\\', "\\\\").replace('\'', "\\'");
+                parts.push(format!("{key}='{v}'"));
+            }
+        }
+        Some(DbUrl(parts.join(" ")))
+    }
+
     /// The URL with its password, only for connecting.
     pub fn expose(&self) -> &str {
         &self.0
@@ -91,9 +113,22 @@ pub fn redact(text: &str) -> String {
         let (head, tail) = s.split_at(i + "password=".len());
         result.push_str(head);
         result.push_str("***");
-        let end = tail
-            .find(|c: char| c == '&' || c.is_whitespace())
-            .unwrap_or(tail.len());
+        // A quoted key-value (`password='a b'`) ends at its closing quote, past escapes.
+        let end = match tail.strip_prefix('\'') {
+            Some(q) => {
+                let mut esc = false;
+                q.char_indices()
+                    .find(|&(_, c)| {
+                        let close = c == '\'' && !esc;
+                        esc = c == '\\' && !esc;
+                        close
+                    })
+                    .map_or(tail.len(), |(i, _)| i + 2)
+            }
+            None => tail
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .unwrap_or(tail.len()),
+        };
         s = &tail[end..];
     }
     result.push_str(s);
@@ -932,8 +967,26 @@ mod tests {
             redact("postgresql://h/db?user=u&password=x&sslmode=require"),
             "postgresql://h/db?user=u&password=***&sslmode=require"
         );
+        assert_eq!(
+            redact(r"host=h password='a b\' c' user=u"),
+            "host=h password=*** user=u"
+        );
         let u = DbUrl::new("postgres://u:pw@h/db");
         assert!(!format!("{u} {u:?}").contains("pw@"));
+    }
+
+    #[test]
+    fn environment_gives_a_quoted_key_value_string() {
+        let env = |k: &str| match k {
+            "PGHOST" => Some("db".to_string()),
+            "PGPASSWORD" => Some("it's".to_string()),
+            "PGDATABASE" => Some("ms5db".to_string()),
+            _ => None,
+        };
+        let u = DbUrl::from_env(env).unwrap();
+        assert_eq!(u.expose(), r"host='db' password='it\'s' dbname='ms5db'");
+        assert!(!u.to_string().contains("it"));
+        assert!(DbUrl::from_env(|_| None).is_none());
     }
 
     #[test]

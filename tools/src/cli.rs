@@ -114,8 +114,9 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
     /// PostgreSQL URL (postgres://user:password@host:port/db); the password is never printed.
+    /// Without it: the usual PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables.
     #[arg(long, value_name = "URL")]
-    pub db: String,
+    pub db: Option<String>,
     /// Target table (`name` or `schema.name`); defaults to the mapping's table.
     #[arg(long, value_name = "T")]
     pub table: Option<String>,

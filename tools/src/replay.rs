@@ -109,6 +109,11 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
             };
         }
     }
+    let db = match &args.db {
+        Some(url) => DbUrl::new(url.clone()),
+        None => DbUrl::from_env(|k| std::env::var(k).ok())
+            .ok_or("--db URL is required (or set PGHOST and the other PG* variables)")?,
+    };
     let source: Box<dyn Source> = match (&args.segments, &args.jsonl) {
         (Some(dir), None) => {
             Box::new(SegmentsSource::open(dir, args.source_id.clone()).map_err(|e| e.to_string())?)
@@ -121,7 +126,7 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
     Ok((
         source,
         ReplayConfig {
-            db: DbUrl::new(args.db.clone()),
+            db,
             table,
             mapping,
             create_table: args.create_table,

@@ -979,3 +979,42 @@ fn aborted_transactions_are_left_out_like_read_committed() {
     assert_eq!(r.summary["aborted_skipped"], skipped);
     assert_eq!(table_wide(&url, "telemetry"), expected_wide(&kept));
 }
+
+#[test]
+fn connection_from_pg_environment_variables() {
+    let url = support::fresh_db("pgenv");
+    // postgres://user[:pw]@host:port/db
+    let rest = url.strip_prefix("postgres://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    let user = user.split(':').next().unwrap();
+    let d = testdata().join("logs/snappy-0");
+    let out = drkit()
+        .args(["replay", "--format", "json", "--create-table", "--segments"])
+        .arg(&d)
+        .args(["--mapping", "ms5-telemetry"])
+        .env("PGHOST", host)
+        .env("PGPORT", port)
+        .env("PGUSER", user)
+        .env("PGDATABASE", db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = source_records(&d).len() as i64;
+    assert_eq!(count(&url, "SELECT count(*) FROM telemetry"), n);
+    let out = drkit()
+        .args(["replay", "--segments"])
+        .arg(&d)
+        .args(["--mapping", "ms5-telemetry"])
+        .env_remove("PGHOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--db URL is required"));
+}
