@@ -971,6 +971,46 @@ mod tests {
         }
     }
 
+    /// Mutated events never panic the encoder, and a failed message leaves the buffer as it was.
+    #[test]
+    fn mutated_events_never_panic_or_leave_half_rows() {
+        let presets = [
+            Mapping::preset("ms5-telemetry").unwrap(),
+            Mapping::preset("ms5-metrics").unwrap(),
+        ];
+        let alphabet = b"{}[]\":,.-0123456789eE+ xZT/";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for _ in 0..20_000 {
+            let mut b = EV.as_bytes().to_vec();
+            for _ in 0..(next() % 3 + 1) {
+                let at = (next() % b.len() as u64) as usize;
+                b[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+            }
+            for m in &presets {
+                let mut out = vec![9u8; 3];
+                let msg = MessageRef {
+                    value: Some(&b),
+                    ..msg(EV)
+                };
+                match encode_message(m, &msg, &TimeWindow::default(), &mut out) {
+                    Ok(_) => ok += 1,
+                    Err(_) => {
+                        bad += 1;
+                        assert_eq!(out, [9, 9, 9]);
+                    }
+                }
+            }
+        }
+        assert!(ok > 1000 && bad > 1000, "{ok} {bad}");
+    }
+
     #[test]
     fn window_skips_rows() {
         let m = Mapping::preset("ms5-telemetry").unwrap();

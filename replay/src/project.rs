@@ -280,11 +280,71 @@ mod tests {
             }
         }
         assert!(Tree::build(&[(0, &[])]).is_none());
+        differential_on_mutated_events();
         assert!(Tree::build(&[(0, &["x".to_string(), "0".to_string()])]).is_none());
         let t = Tree::build(&[(0, &["a".to_string()])]).unwrap();
         let mut out = vec![];
         for bad in ["{\"a\":1,", "{\"b\":[1,}", "{\"a\":1} x", "{\"b\":tru}"] {
             assert!(t.read(bad.as_bytes(), &mut out, 1).is_err(), "{bad}");
         }
+    }
+
+    /// Random mutations of an MS5 event (xorshift, fixed seed): whenever the whole document
+    /// parses, the projection must equal the full lookup; when it does not, the projection must
+    /// fail too or at least not panic.
+    fn differential_on_mutated_events() {
+        const EV: &str = r#"{"eventId":"0f0e0d0c-0b0a-4908-8706-050403020100","timestamp":"2026-01-15T08:00:00.500Z","assetId":"00010203-0405-4607-8809-0a0b0c0d0e0f","type":"telemetry","data":{"temperature":61.5,"quality":"good","unit":"C"},"metadata":{"a":[1,2]}}"#;
+        let set = [
+            "/timestamp",
+            "/assetId",
+            "/data",
+            "/data/temperature",
+            "/data/quality",
+            "/metadata/a",
+        ];
+        let ptrs: Vec<Pointer> = set.iter().map(|p| Pointer::new(p)).collect();
+        let toks: Vec<(usize, &[String])> = ptrs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.tokens()))
+            .collect();
+        let tree = Tree::build(&toks).unwrap();
+        let alphabet = b"{}[]\":,.-0123456789eE\\ truefalsnul/";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut parsed, mut out) = (0, vec![]);
+        for _ in 0..20_000 {
+            let mut b = EV.as_bytes().to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() % b.len() as u64) as usize;
+                let c = alphabet[(next() % alphabet.len() as u64) as usize];
+                match next() % 3 {
+                    0 => b[at] = c,
+                    1 => {
+                        b.remove(at);
+                    }
+                    _ => b.insert(at, c),
+                }
+            }
+            let projected = tree.read(&b, &mut out, ptrs.len());
+            if let Ok(full) = serde_json::from_slice::<Value>(&b) {
+                parsed += 1;
+                projected.unwrap();
+                for (i, p) in ptrs.iter().enumerate() {
+                    assert_eq!(
+                        out[i].as_ref(),
+                        p.lookup(&full),
+                        "{}",
+                        String::from_utf8_lossy(&b)
+                    );
+                }
+            }
+        }
+        assert!(parsed > 1000, "too few valid mutants: {parsed}");
     }
 }
