@@ -4,6 +4,18 @@
 //! Modules are added by the replay and gaps work; this crate never prints (the `drkit` binary
 //! renders its events).
 
+// Foreign bytes and database replies must never abort a replay (as in segment-reader): no
+// unwrap, expect, panic or unchecked indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod gaps;
 pub mod gaps_kafka;
 pub mod gaps_sql;

@@ -11,17 +11,6 @@
 //! int16 trailer -1. Timestamps are int64 microseconds since 2000-01-01 UTC, float8 is the IEEE
 //! bit pattern, uuid its 16 bytes, jsonb a version byte (1) and the JSON text.
 
-// Foreign bytes and database replies must never abort a replay (as in segment-reader).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 /// Signature, flags and extension length.
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The end-of-data marker.

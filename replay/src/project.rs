@@ -8,17 +8,6 @@
 //! (tested against it), except that a number too large for f64 in an unmapped member is no
 //! longer an error. With duplicate keys the last occurrence wins, as in `Value`.
 
-// Foreign bytes and database replies must never abort a replay (as in segment-reader).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 use std::fmt;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
