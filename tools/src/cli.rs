@@ -28,6 +28,35 @@ pub enum Command {
     Gaps(Box<GapsArgs>),
     /// Replay Kafka telemetry (segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
     Replay(Box<ReplayArgs>),
+    /// Check backup files: pg_dump archives, Redis RDB/AOF, SHA-256 sidecars.
+    #[command(subcommand)]
+    Backup(BackupCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCmd {
+    /// Read each backup file once: format to the end, and its SHA-256 against .sha256 sidecars.
+    Verify(BackupVerifyArgs),
+}
+
+/// `drkit backup verify` flags (docs/BACKUP.md).
+#[derive(Args, Debug)]
+pub struct BackupVerifyArgs {
+    /// Backup files, or directories (read recursively).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Also inflate compressed pg_dump data and count the fields of every COPY row.
+    #[arg(long)]
+    pub deep: bool,
+    /// Output format: readable text, or JSON Lines (schema in docs/BACKUP.md).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also list informational findings in text output (JSON always has them).
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Subcommand, Debug)]

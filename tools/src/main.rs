@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod backup;
 mod cli;
 mod gaps;
 mod output;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         cli::Command::Segments(cmd) => segments::run(cmd),
         cli::Command::Gaps(a) => gaps::run(*a),
         cli::Command::Replay(args) => replay::run(*args),
+        cli::Command::Backup(cmd) => backup::run(cmd),
     };
     ExitCode::from(code.code())
 }

@@ -1,0 +1,118 @@
+//! Findings: what `backup verify` reports, one per problem (and informational ones per file).
+//!
+//! Kinds have stable snake_case names because scripts match on them; docs/BACKUP.md lists each.
+
+use std::path::PathBuf;
+
+/// How bad a finding is. `Error` makes `drkit backup verify` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+macro_rules! kinds {
+    ($($variant:ident => $name:literal, $sev:ident, $doc:literal;)*) => {
+        /// What was found. The string form is part of the stable JSON schema.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Kind {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Kind {
+            /// Every kind, in documentation order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $name,)*
+                }
+            }
+
+            /// The severity a finding of this kind always has.
+            pub fn severity(self) -> Severity {
+                match self {
+                    $(Kind::$variant => Severity::$sev,)*
+                }
+            }
+
+            /// One sentence on what the kind means, for docs.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $doc,)*
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    ChecksumOk => "checksum_ok", Info, "The file's SHA-256 matches its sidecar.";
+    ChecksumMismatch => "checksum_mismatch", Error, "The file's SHA-256 differs from the one its sidecar records.";
+    NoChecksum => "no_checksum", Info, "No .sha256 sidecar names this file.";
+    SidecarMalformed => "sidecar_malformed", Error, "A .sha256 sidecar line is in none of the GNU, BSD or bare-hash forms.";
+    SidecarTargetMissing => "sidecar_target_missing", Error, "A .sha256 sidecar names a file that does not exist.";
+    FormatOk => "format_ok", Info, "The file's format was read to the end without a problem.";
+    UnknownFormat => "unknown_format", Info, "Neither a pg_dump custom archive, an RDB nor an AOF: only the checksum was checked.";
+    PgdumpBadHeader => "pgdump_bad_header", Error, "The pg_dump archive header is invalid (magic, version, integer sizes, format, compression, timestamp).";
+    PgdumpBadToc => "pgdump_bad_toc", Error, "A table of contents entry cannot be read (bad integer, string length or offset flag).";
+    PgdumpTruncated => "pgdump_truncated", Error, "The archive ends inside the header, the table of contents or a data block.";
+    PgdumpBadBlock => "pgdump_bad_block", Error, "A data block has an unknown type, names a dump id with no data in the TOC, or sits elsewhere than its TOC offset.";
+    PgdumpMissingData => "pgdump_missing_data", Error, "A TOC entry that has data has no data block in the archive.";
+    PgdumpBadCompressedData => "pgdump_bad_compressed_data", Error, "A data block's zlib stream does not decompress (--deep).";
+    PgdumpBadRow => "pgdump_bad_row", Error, "A COPY row has the wrong number of fields or the data does not end with a newline (--deep).";
+    RdbBadHeader => "rdb_bad_header", Error, "The RDB file does not start with REDIS and a four-digit version.";
+    RdbCrcMismatch => "rdb_crc_mismatch", Error, "The RDB's CRC-64 trailer does not match its contents (also what truncation looks like).";
+    RdbTruncated => "rdb_truncated", Error, "The RDB file is shorter than a header and trailer.";
+    RdbNoEof => "rdb_no_eof", Error, "The byte before the RDB trailer is not the EOF opcode 0xFF.";
+    RdbChecksumDisabled => "rdb_checksum_disabled", Warning, "The RDB was written with rdbchecksum no: its contents cannot be checked.";
+    AofTruncated => "aof_truncated", Error, "The AOF ends inside a command.";
+    AofBadCommand => "aof_bad_command", Error, "The AOF holds something other than RESP arrays of bulk strings.";
+    AofManifestBad => "aof_manifest_bad", Error, "A Redis 7 AOF manifest line cannot be read, or names a file that is missing.";
+}
+
+/// One problem (or one informational fact) about one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: Kind,
+    pub file: PathBuf,
+    /// Byte position in `file` where the problem was seen, when it has one.
+    pub position: Option<u64>,
+    /// For pg_dump archives: the TOC entry hit, as `schema.tag (desc, dump id N)`.
+    pub entry: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(kind: Kind, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Finding {
+            kind,
+            file: file.into(),
+            position: None,
+            entry: None,
+            message: message.into(),
+        }
+    }
+    pub fn at(mut self, position: u64) -> Self {
+        self.position = Some(position);
+        self
+    }
+    pub fn entry(mut self, entry: Option<String>) -> Self {
+        self.entry = entry;
+        self
+    }
+    pub fn severity(&self) -> Severity {
+        self.kind.severity()
+    }
+}
