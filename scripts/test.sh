@@ -17,6 +17,16 @@ DRKIT_PG_URL=$(scripts/pg.sh start "$services/pg")
 export DRKIT_PG_URL
 echo "PostgreSQL at $DRKIT_PG_URL"
 
+step "services: redis-server (the backup tests make real RDB and AOF files with it)"
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  fi
+fi
+redis-server --version
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

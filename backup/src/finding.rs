@@ -66,6 +66,7 @@ kinds! {
     FormatOk => "format_ok", Info, "The file's format was read to the end without a problem.";
     UnknownFormat => "unknown_format", Info, "Neither a pg_dump custom archive, an RDB nor an AOF: only the checksum was checked.";
     PgdumpBadHeader => "pgdump_bad_header", Error, "The pg_dump archive header is invalid (magic, version, integer sizes, format, compression, timestamp).";
+    PgdumpUnsupportedVersion => "pgdump_unsupported_version", Warning, "A pg_dump archive version this reader does not know (before 1.10 or after 1.15, e.g. pg_dump 17's 1.16): only the checksum was checked.";
     PgdumpBadToc => "pgdump_bad_toc", Error, "A table of contents entry cannot be read (bad integer, string length or offset flag).";
     PgdumpTruncated => "pgdump_truncated", Error, "The archive ends inside the header, the table of contents or a data block.";
     PgdumpBadBlock => "pgdump_bad_block", Error, "A data block has an unknown type, names a dump id with no data in the TOC, or sits elsewhere than its TOC offset.";

@@ -279,9 +279,18 @@ fn read_header<R: Read>(rd: &mut Reader<'_, '_, R>) -> Result<Header, Stop> {
     let mut v = [0u8; 3];
     rd.exact(&mut v, "the version")?;
     h.version = (v[0], v[1], v[2]);
-    if h.version.0 != 1 || !(10..=15).contains(&h.version.1) {
+    if h.version.0 != 1 || h.version.1 > 99 {
         return Err(rd.found(
             Kind::PgdumpBadHeader,
+            5,
+            format!("archive version {}.{}.{}", v[0], v[1], v[2]),
+        ));
+    }
+    if !(10..=15).contains(&h.version.1) {
+        // A real archive of another pg_dump generation: positional fields differ, so reading on
+        // would only invent errors.
+        return Err(rd.found(
+            Kind::PgdumpUnsupportedVersion,
             5,
             format!(
                 "archive version {}.{}.{} (1.10 to 1.15 supported)",
@@ -787,6 +796,24 @@ mod tests {
             Some(2)
         );
         assert_eq!(copy_columns(""), None);
+    }
+
+    #[test]
+    fn other_generations_are_a_warning_not_corruption() {
+        for (v, kind) in [
+            (16u8, Kind::PgdumpUnsupportedVersion),
+            (9, Kind::PgdumpUnsupportedVersion),
+            (200, Kind::PgdumpBadHeader),
+        ] {
+            let bytes = [b'P', b'G', b'D', b'M', b'P', 1, v, 0, 4, 8, 1];
+            let mut p = |_| {};
+            let mut r = HashingReader::new(&bytes[..], &mut p);
+            let mut f = Vec::new();
+            check(&mut r, Path::new("x"), false, &mut f).unwrap();
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0].kind, kind);
+            assert_eq!(f[0].position, Some(5));
+        }
     }
 
     #[test]

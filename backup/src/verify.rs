@@ -256,7 +256,10 @@ pub fn verify_file(
             path,
             "not a pg_dump custom archive, RDB or AOF: checksum only",
         ));
-    } else if !findings.iter().any(|f| f.severity() == Severity::Error) {
+    } else if !findings
+        .iter()
+        .any(|f| f.severity() == Severity::Error || f.kind == Kind::PgdumpUnsupportedVersion)
+    {
         findings.push(Finding::new(
             Kind::FormatOk,
             path,

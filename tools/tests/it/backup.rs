@@ -333,3 +333,268 @@ fn sidecar_forms_mismatch_malformed_and_missing_target() {
     assert_eq!(r.code, 2);
     assert_eq!(r.summary()["io_errors"], 1);
 }
+
+/// A redis-server of this test's own, on a free loopback port, its files in a temp dir; stopped
+/// (by its pid) when dropped.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start(extra: &[&str]) -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!(
+                "redis-server not installed: Redis tests skipped (scripts/test.sh installs it)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(extra)
+            .args(["--appendonly", "yes", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Redis { child, port, dir };
+        for _ in 0..100 {
+            if r.cli(&["ping"]).contains("PONG") {
+                return Some(r);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server did not answer");
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a background job and waits until Redis reports it finished.
+    fn wait_for(&self, field: &str) {
+        for _ in 0..200 {
+            if self
+                .cli(&["info", "persistence"])
+                .contains(&format!("{field}:0"))
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{field} never finished");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn redis_rdb_and_multi_part_aof_from_a_real_server() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    for i in 0..300 {
+        redis.cli(&[
+            "set",
+            &format!("key{i}"),
+            &format!("value {i} {}", "x".repeat(i)),
+        ]);
+    }
+    redis.cli(&["rpush", "list", "a", "b", "c"]);
+    redis.cli(&["bgsave"]);
+    redis.wait_for("rdb_bgsave_in_progress");
+    redis.cli(&["bgrewriteaof"]);
+    redis.wait_for("aof_rewrite_in_progress");
+    redis.cli(&["set", "after", "rewrite"]);
+    let rdb = fs::read(redis.dir.path().join("dump.rdb")).unwrap();
+    let aofdir = redis.dir.path().join("appendonlydir");
+    // Copies, so the server's own files are never touched.
+    let work = tempfile::tempdir().unwrap();
+    crate::util::copy_dir(&aofdir, &work.path().join("appendonlydir"));
+    fs::write(work.path().join("dump.rdb"), &rdb).unwrap();
+    let r = verify(&[], &[work.path()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let formats: Vec<_> = r
+        .lines
+        .iter()
+        .filter(|l| l["type"] == "file")
+        .map(|l| l["format"].as_str().unwrap().to_string())
+        .collect();
+    assert!(formats.contains(&"rdb".to_string()), "{formats:?}");
+    assert!(formats.contains(&"aof".to_string()), "{formats:?}");
+    assert!(formats.contains(&"aof_manifest".to_string()), "{formats:?}");
+    let aof_line = r.lines.iter().find(|l| l["format"] == "aof").unwrap();
+    assert!(aof_line["entries"].as_u64().unwrap() >= 1, "{aof_line}");
+
+    // RDB: truncated anywhere, or one bit flipped, fails the CRC-64 (or is too short).
+    for cut in [4, 9, rdb.len() / 2, rdb.len() - 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dump.rdb");
+        fs::write(&p, &rdb[..cut]).unwrap();
+        let r = verify(&[], &[&p]);
+        assert_eq!(r.code, 1, "cut {cut}: {}", r.stdout);
+        assert_eq!(r.errors().len(), 1, "cut {cut}: {}", r.stdout);
+    }
+    let mut flipped = rdb.clone();
+    flipped[rdb.len() / 2] ^= 0x01;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dump.rdb");
+    fs::write(&p, &flipped).unwrap();
+    let r = verify(&[], &[&p]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.one("rdb_crc_mismatch")["position"],
+        (rdb.len() - 8) as u64
+    );
+    assert_eq!(fs::read(&p).unwrap(), flipped, "input never modified");
+
+    // AOF: the incr file cut inside a command; the manifest naming a file that is gone.
+    let incr = fs::read_dir(work.path().join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .unwrap();
+    let bytes = fs::read(&incr).unwrap();
+    fs::write(&incr, &bytes[..bytes.len() - 3]).unwrap();
+    let base = fs::read_dir(work.path().join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".base."))
+        .unwrap();
+    fs::remove_file(&base).unwrap();
+    let r = verify(&[], &[work.path()]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.one("aof_truncated")["file"], incr.display().to_string());
+    let m = r.one("aof_manifest_bad");
+    assert!(m["message"].as_str().unwrap().contains(".base."), "{m}");
+
+    // rdbchecksum no (immutable at run time, so a second server): a warning, not a failure.
+    drop(redis);
+    let redis = Redis::start(&["--rdbchecksum", "no"]).unwrap();
+    redis.cli(&["set", "k", "v"]);
+    redis.cli(&["bgsave"]);
+    redis.wait_for("rdb_bgsave_in_progress");
+    let r = verify(&[], &[&redis.dir.path().join("dump.rdb")]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    r.one("rdb_checksum_disabled");
+}
+
+#[test]
+fn every_kind_is_documented() {
+    let doc = fs::read_to_string(crate::util::repo_root().join("docs/BACKUP.md")).unwrap();
+    for k in backup::Kind::ALL {
+        assert!(
+            doc.contains(&format!("| `{}` |", k.as_str())),
+            "{} missing from docs/BACKUP.md",
+            k.as_str()
+        );
+    }
+}
+
+/// The JSON Lines schema of docs/BACKUP.md, strictly: unknown or missing fields fail.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+enum Line {
+    Finding {
+        severity: String,
+        kind: String,
+        file: String,
+        position: Option<u64>,
+        entry: Option<String>,
+        message: String,
+    },
+    File {
+        file: String,
+        format: String,
+        bytes: u64,
+        sha256: String,
+        checksum: String,
+        entries: u64,
+        errors: u64,
+    },
+    IoError {
+        file: String,
+        message: String,
+    },
+    Summary {
+        files: u64,
+        bytes: u64,
+        errors: u64,
+        warnings: u64,
+        io_errors: u64,
+        deep: bool,
+        elapsed_ms: u64,
+    },
+}
+
+#[test]
+fn json_lines_follow_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dump_bytes("z.dump");
+    fs::write(dir.path().join("ok.dump"), &b).unwrap();
+    fs::write(dir.path().join("cut.dump"), &b[..b.len() / 2]).unwrap();
+    fs::write(dir.path().join("x.sha256"), "garbage\n").unwrap();
+    let out = drkit()
+        .args(["backup", "verify", "--deep", "--format", "json"])
+        .arg(dir.path())
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Line> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(matches!(
+        lines.last(),
+        Some(Line::Summary {
+            files: 2,
+            io_errors: 1,
+            ..
+        })
+    ));
+    assert!(lines.iter().any(|l| matches!(l, Line::IoError { .. })));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| matches!(l, Line::File { .. }))
+            .count(),
+        2
+    );
+    let kinds: Vec<&str> = backup::Kind::ALL.iter().map(|k| k.as_str()).collect();
+    for l in &lines {
+        if let Line::Finding { kind, .. } = l {
+            assert!(kinds.contains(&kind.as_str()), "{kind}");
+        }
+    }
+}
