@@ -73,6 +73,14 @@ kinds! {
     PgdumpMissingData => "pgdump_missing_data", Error, "A TOC entry that has data has no data block in the archive.";
     PgdumpBadCompressedData => "pgdump_bad_compressed_data", Error, "A data block's zlib stream does not decompress (--deep).";
     PgdumpBadRow => "pgdump_bad_row", Error, "A COPY row has the wrong number of fields or the data does not end with a newline (--deep).";
+    BasebackupManifestBad => "basebackup_manifest_bad", Error, "backup_manifest is not JSON, or lacks Files, Path, Size or Manifest-Checksum.";
+    BasebackupManifestChecksum => "basebackup_manifest_checksum", Error, "backup_manifest's Manifest-Checksum does not match its text.";
+    BasebackupFileChecksum => "basebackup_file_checksum", Error, "A file in base.tar has a different checksum than backup_manifest records.";
+    BasebackupFileSize => "basebackup_file_size", Error, "A file in base.tar has a different size than backup_manifest records.";
+    BasebackupMissingFile => "basebackup_missing_file", Error, "backup_manifest lists a file that base.tar does not hold.";
+    BasebackupExtraFile => "basebackup_extra_file", Error, "base.tar holds a file backup_manifest does not list.";
+    TarTruncated => "tar_truncated", Error, "The tar ends inside a header or a file, or without its end-of-archive blocks.";
+    TarBad => "tar_bad", Error, "A tar header fails its checksum or has an unreadable size.";
     RdbBadHeader => "rdb_bad_header", Error, "The RDB file does not start with REDIS and a four-digit version.";
     RdbCrcMismatch => "rdb_crc_mismatch", Error, "The RDB's CRC-64 trailer does not match its contents (also what truncation looks like).";
     RdbTruncated => "rdb_truncated", Error, "The RDB file is shorter than a header and trailer.";

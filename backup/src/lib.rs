@@ -17,6 +17,7 @@
     )
 )]
 
+pub mod basebackup;
 pub mod crc64;
 pub mod finding;
 pub mod pgdump;

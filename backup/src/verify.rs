@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::finding::{Finding, Kind, Severity};
 use crate::stream::{hex, HashingReader};
-use crate::{pgdump, redis, sidecar};
+use crate::{basebackup, pgdump, redis, sidecar};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -23,6 +23,8 @@ pub enum Format {
     Rdb,
     Aof,
     AofManifest,
+    BaseTar,
+    BackupManifest,
     Sidecar,
     Other,
 }
@@ -34,6 +36,8 @@ impl Format {
             Format::Rdb => "rdb",
             Format::Aof => "aof",
             Format::AofManifest => "aof_manifest",
+            Format::BaseTar => "base_tar",
+            Format::BackupManifest => "backup_manifest",
             Format::Sidecar => "sha256_sidecar",
             Format::Other => "other",
         }
@@ -203,7 +207,14 @@ fn detect(path: &Path, head: &[u8]) -> Format {
     // A file shorter than the magic that starts like it is a truncated one of that kind.
     let short_prefix =
         |magic: &[u8]| !head.is_empty() && head.len() < magic.len() && magic.starts_with(head);
-    if head.starts_with(pgdump::MAGIC) || short_prefix(pgdump::MAGIC) {
+    let manifest_beside = path
+        .parent()
+        .is_some_and(|d| d.join("backup_manifest").is_file());
+    if name == "backup_manifest" {
+        Format::BackupManifest
+    } else if name == "base.tar" && manifest_beside {
+        Format::BaseTar
+    } else if head.starts_with(pgdump::MAGIC) || short_prefix(pgdump::MAGIC) {
         Format::PgDump
     } else if head.starts_with(redis::RDB_MAGIC) || short_prefix(redis::RDB_MAGIC) {
         Format::Rdb
@@ -245,6 +256,24 @@ pub fn verify_file(
             let mut text = String::new();
             io::Read::take(&mut r, 1 << 20).read_to_string_lossy(&mut text)?;
             redis::check_manifest(&text, path, &mut findings);
+        }
+        Format::BackupManifest => {
+            let mut text = Vec::new();
+            io::Read::read_to_end(&mut r, &mut text)?;
+            basebackup::parse_manifest(&text, path, &mut findings);
+        }
+        Format::BaseTar => {
+            let mpath = path.with_file_name("backup_manifest");
+            // The manifest's own problems are reported when it is verified itself.
+            let manifest = basebackup::parse_manifest(&fs::read(&mpath)?, &mpath, &mut Vec::new());
+            match manifest {
+                Some(m) => entries = basebackup::check_base_tar(&mut r, path, &m, &mut findings)?,
+                None => findings.push(Finding::new(
+                    Kind::BasebackupManifestBad,
+                    path,
+                    "backup_manifest beside this tar cannot be read: files not checked",
+                )),
+            }
         }
         Format::Sidecar | Format::Other => {}
     }

@@ -598,3 +598,87 @@ fn json_lines_follow_the_documented_schema() {
         }
     }
 }
+
+/// `pg_basebackup -Ft` of the shared server, once per test binary, with SHA-256 file checksums
+/// (the default CRC32C is tested by the library's own check of the same code path).
+fn base_backup() -> &'static Path {
+    static B: OnceLock<tempfile::TempDir> = OnceLock::new();
+    B.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(format!("{PG_BIN}/pg_basebackup"))
+            .args(["-d", support::server_url(), "-Ft", "-c", "fast", "-D"])
+            .arg(dir.path().join("bb"))
+            .arg("--manifest-checksums=SHA256")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+    .path()
+}
+
+#[test]
+fn base_backup_tar_against_its_manifest() {
+    let bb = base_backup().join("bb");
+    let r = verify(&[], &[&bb]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let tar = r.lines.iter().find(|l| l["format"] == "base_tar").unwrap();
+    assert!(tar["entries"].as_u64().unwrap() > 100, "{tar}");
+    assert!(r.lines.iter().any(|l| l["format"] == "backup_manifest"));
+
+    // A manifest edited by hand: its own checksum fails, and the file it now lies about.
+    let manifest = fs::read_to_string(bb.join("backup_manifest")).unwrap();
+    let line = manifest
+        .lines()
+        .find(|l| l.contains("\"Path\": \"global/pg_control\""))
+        .unwrap();
+    let edited = manifest.replace(line, &line.replace("\"Size\": 8192", "\"Size\": 8193"));
+    assert_ne!(edited, manifest);
+    let dir = tempfile::tempdir().unwrap();
+    fs::hard_link(bb.join("base.tar"), dir.path().join("base.tar"))
+        .or_else(|_| fs::copy(bb.join("base.tar"), dir.path().join("base.tar")).map(|_| ()))
+        .unwrap();
+    fs::write(dir.path().join("backup_manifest"), &edited).unwrap();
+    let r = verify(&[], &[dir.path()]);
+    assert_eq!(r.code, 1);
+    r.one("basebackup_manifest_checksum");
+    assert_eq!(r.one("basebackup_file_size")["entry"], "global/pg_control");
+
+    // A tar cut short: truncation, and the files it no longer holds.
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = fs::File::open(bb.join("base.tar")).unwrap();
+    let mut head = vec![0u8; 3 << 20];
+    std::io::Read::read_exact(&mut f, &mut head).unwrap();
+    fs::write(dir.path().join("base.tar"), &head[..(3 << 20) - 100]).unwrap();
+    fs::copy(
+        bb.join("backup_manifest"),
+        dir.path().join("backup_manifest"),
+    )
+    .unwrap();
+    let r = verify(&[], &[&dir.path().join("base.tar")]);
+    assert_eq!(r.code, 1);
+    r.one("tar_truncated");
+    assert!(r.of_kind("basebackup_missing_file").len() > 10);
+
+    // One flipped byte inside the first file's data (backup_label: pg_basebackup sends it first):
+    // its checksum, named. Patched in place in a copy: the tar of a busy test server can be large.
+    let name = 0;
+    let first = String::from_utf8_lossy(&head[..100])
+        .trim_end_matches('\0')
+        .to_string();
+    assert_eq!(first, "backup_label");
+    let copy = dir.path().join("base.tar");
+    fs::copy(bb.join("base.tar"), &copy).unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(&copy).unwrap();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(name as u64 + 512)).unwrap();
+    std::io::Write::write_all(&mut f, &[head[name + 512] ^ 0x01]).unwrap();
+    drop(f);
+    let r = verify(&[], &[&dir.path().join("base.tar")]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.one("basebackup_file_checksum")["entry"], "backup_label");
+    assert_eq!(r.errors().len(), 1, "{}", r.stdout);
+}
