@@ -30,7 +30,7 @@ use crate::mapping::{
     encode_message, quote_ident, quote_table, ColType, Mapping, MessageRef, TimeWindow,
 };
 use crate::pgcopy;
-use crate::source::{Flow, Resume, Source, SourceError, SourceStats};
+use crate::source::{Flow, Pipeline, Resume, Source, SourceError, SourceStats};
 
 /// The progress table (created when missing).
 pub const PROGRESS_TABLE: &str = "drkit_replay_progress";
@@ -305,6 +305,19 @@ struct Chunk {
     dead: Vec<DeadLetter>,
 }
 
+/// What the encoder thread sends to the async side, in order.
+enum ToSink {
+    Chunk(Chunk),
+    /// Answered once every chunk sent before it is committed (a dropped reply = the sink stopped).
+    Checkpoint(tokio::sync::oneshot::Sender<()>),
+    /// Fresh progress of some partitions from the database (a rebalance moved them here).
+    Reload {
+        topic: String,
+        partitions: Vec<i32>,
+        reply: tokio::sync::oneshot::Sender<Result<HashMap<i32, i64>, String>>,
+    },
+}
+
 /// What the encoder thread ends with.
 struct EncoderEnd {
     stats: Result<SourceStats, SourceError>,
@@ -362,7 +375,7 @@ pub async fn replay(
     let resume = Resume(stored.clone());
     let total_bytes = source.total_bytes();
 
-    let (tx, mut rx) = mpsc::channel::<Chunk>(3);
+    let (tx, mut rx) = mpsc::channel::<ToSink>(3);
     let enc_cfg = cfg.clone();
     let enc_id = source_id.clone();
     let encoder =
@@ -371,7 +384,34 @@ pub async fn replay(
     let mut client = Some(client);
     let mut result = Ok(());
     let mut dead_file = None;
-    while let Some(chunk) = rx.recv().await {
+    while let Some(msg) = rx.recv().await {
+        let chunk = match msg {
+            ToSink::Chunk(c) => c,
+            ToSink::Checkpoint(reply) => {
+                // Chunks are committed in order, so everything before this is in.
+                let _ = reply.send(());
+                continue;
+            }
+            ToSink::Reload {
+                topic,
+                partitions,
+                reply,
+            } => {
+                let r = reload(&mut client, &cfg, &source_id, &topic, &partitions).await;
+                if let Ok(found) = &r {
+                    // The guard of the next upsert must expect what is stored now, which
+                    // another worker may have moved.
+                    for p in &partitions {
+                        match found.get(p) {
+                            Some(n) => stored.insert((topic.clone(), *p), *n),
+                            None => stored.remove(&(topic.clone(), *p)),
+                        };
+                    }
+                }
+                let _ = reply.send(r.map_err(|e| e.to_string()));
+                continue;
+            }
+        };
         if !chunk.dead.is_empty() {
             // Written before the commit: a crash may repeat a dead letter, never lose one.
             if let Err(e) = write_dead(&cfg, &mut dead_file, &chunk.dead) {
@@ -639,17 +679,22 @@ async fn try_commit(
     Ok(dups)
 }
 
-/// The encoder thread: runs the source, applies windows and the mapping, cuts chunks.
-fn encode_loop(
-    source: &mut dyn Source,
-    resume: &Resume,
-    cfg: &ReplayConfig,
-    source_id: &str,
-    tx: mpsc::Sender<Chunk>,
-) -> EncoderEnd {
-    let mut data = Vec::with_capacity(8 << 20);
-    data.extend_from_slice(pgcopy::HEADER);
-    let mut chunk = Chunk {
+/// The encoder thread's state: the chunk being built and its COPY data.
+struct Encoder<'a> {
+    cfg: &'a ReplayConfig,
+    source_id: &'a str,
+    tx: &'a mpsc::Sender<ToSink>,
+    data: Vec<u8>,
+    chunk: Chunk,
+    topics: Vec<Arc<str>>,
+    dead_total: u64,
+    stopped_by_max_errors: bool,
+    /// The sink is gone: nothing more can be committed.
+    closed: bool,
+}
+
+fn empty_chunk() -> Chunk {
+    Chunk {
         data: Bytes::new(),
         rows: 0,
         messages: 0,
@@ -657,47 +702,72 @@ fn encode_loop(
         skipped_by_time: 0,
         next: vec![],
         dead: vec![],
-    };
-    let mut topics: Vec<Arc<str>> = vec![];
-    let mut dead_total = 0u64;
-    let mut stopped_by_max_errors = false;
-    let mut closed = false;
-    let flush = |data: &mut Vec<u8>, chunk: &mut Chunk| -> bool {
-        data.extend_from_slice(pgcopy::TRAILER);
-        let mut c = std::mem::replace(
-            chunk,
-            Chunk {
-                data: Bytes::new(),
-                rows: 0,
-                messages: 0,
-                source_bytes: 0,
-                skipped_by_time: 0,
-                next: vec![],
-                dead: vec![],
-            },
-        );
-        c.data = Bytes::from(std::mem::replace(data, Vec::with_capacity(8 << 20)));
-        data.extend_from_slice(pgcopy::HEADER);
-        tx.blocking_send(c).is_ok()
-    };
-    let batch_rows = cfg.batch_rows.max(1) as u64;
-    let stats = source.run(resume, &mut |m: &MessageRef<'_>| {
+    }
+}
+
+impl Encoder<'_> {
+    /// Sends the chunk being built (if it holds anything); `false` when the sink is gone.
+    fn flush(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        if self.chunk.messages == 0 && self.chunk.dead.is_empty() && self.chunk.next.is_empty() {
+            return true;
+        }
+        self.data.extend_from_slice(pgcopy::TRAILER);
+        let mut c = std::mem::replace(&mut self.chunk, empty_chunk());
+        c.data = Bytes::from(std::mem::replace(
+            &mut self.data,
+            Vec::with_capacity(8 << 20),
+        ));
+        self.data.extend_from_slice(pgcopy::HEADER);
+        if self.tx.blocking_send(ToSink::Chunk(c)).is_err() {
+            self.closed = true;
+        }
+        !self.closed
+    }
+
+    /// Records that `next` is the next offset to read of a partition, in the chunk being built.
+    fn set_next(&mut self, topic: &str, partition: i32, next: i64) {
+        match self
+            .chunk
+            .next
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && t.as_ref() == topic)
+        {
+            Some(e) => e.2 = e.2.max(next),
+            None => {
+                let t = match self.topics.iter().find(|t| t.as_ref() == topic) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = Arc::from(topic);
+                        self.topics.push(t.clone());
+                        t
+                    }
+                };
+                self.chunk.next.push((t, partition, next));
+            }
+        }
+    }
+
+    fn message(&mut self, m: &MessageRef<'_>) -> Flow {
+        let cfg = self.cfg;
         let in_window = m.timestamp.is_none_or(|t| {
             cfg.record_since_ms.is_none_or(|s| t >= s) && cfg.record_until_ms.is_none_or(|u| t < u)
         });
         let mut counted = true;
         if !in_window {
-            chunk.skipped_by_time += 1;
+            self.chunk.skipped_by_time += 1;
         } else {
-            match encode_message(&cfg.mapping, m, &cfg.event_window, &mut data) {
+            match encode_message(&cfg.mapping, m, &cfg.event_window, &mut self.data) {
                 Ok(e) => {
-                    chunk.rows += e.rows as u64;
-                    chunk.skipped_by_time += e.skipped as u64;
+                    self.chunk.rows += e.rows as u64;
+                    self.chunk.skipped_by_time += e.skipped as u64;
                 }
                 Err(e) => {
-                    dead_total += 1;
-                    chunk.dead.push(DeadLetter {
-                        source: source_id.to_string(),
+                    self.dead_total += 1;
+                    self.chunk.dead.push(DeadLetter {
+                        source: self.source_id.to_string(),
                         topic: m.topic.to_string(),
                         partition: m.partition,
                         offset: m.offset,
@@ -706,58 +776,136 @@ fn encode_loop(
                         reason: e.to_string(),
                         value: m.value.map(|v| String::from_utf8_lossy(v).into_owned()),
                     });
-                    if cfg.max_errors.is_some_and(|max| dead_total > max) {
+                    if cfg.max_errors.is_some_and(|max| self.dead_total > max) {
                         // The message that crossed the limit is reported but not consumed: a
                         // rerun after fixing the cause starts with it.
-                        stopped_by_max_errors = true;
+                        self.stopped_by_max_errors = true;
                         counted = false;
                     }
                 }
             }
         }
         if counted {
-            chunk.messages += 1;
-            chunk.source_bytes +=
+            self.chunk.messages += 1;
+            self.chunk.source_bytes +=
                 m.value.map_or(0, |v| v.len() as u64) + m.key.map_or(0, |k| k.len() as u64);
-            let next = m.offset.saturating_add(1);
-            match chunk
-                .next
-                .iter_mut()
-                .find(|(t, p, _)| *p == m.partition && t.as_ref() == m.topic)
-            {
-                Some(e) => e.2 = next,
-                None => {
-                    let t = match topics.iter().find(|t| t.as_ref() == m.topic) {
-                        Some(t) => t.clone(),
-                        None => {
-                            let t: Arc<str> = Arc::from(m.topic);
-                            topics.push(t.clone());
-                            t
-                        }
-                    };
-                    chunk.next.push((t, m.partition, next));
-                }
-            }
+            self.set_next(m.topic, m.partition, m.offset.saturating_add(1));
         }
-        if stopped_by_max_errors {
-            closed = !flush(&mut data, &mut chunk);
+        if self.stopped_by_max_errors {
+            self.flush();
             return Flow::Stop;
         }
-        if (chunk.rows >= batch_rows || chunk.messages >= batch_rows)
-            && !flush(&mut data, &mut chunk)
-        {
-            closed = true;
+        let batch_rows = cfg.batch_rows.max(1) as u64;
+        if (self.chunk.rows >= batch_rows || self.chunk.messages >= batch_rows) && !self.flush() {
             return Flow::Stop;
         }
         Flow::Continue
+    }
+}
+
+/// The pipeline as a source sees it from the encoder thread: checkpoints and reloads go through
+/// the same channel as the chunks, so they are answered in order with the commits.
+struct EncoderPipeline<'e, 'a> {
+    enc: &'e std::cell::RefCell<Encoder<'a>>,
+}
+
+impl Pipeline for EncoderPipeline<'_, '_> {
+    fn checkpoint(&mut self) -> bool {
+        let mut e = self.enc.borrow_mut();
+        if !e.flush() {
+            return false;
+        }
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        if e.tx.blocking_send(ToSink::Checkpoint(reply)).is_err() {
+            e.closed = true;
+            return false;
+        }
+        drop(e);
+        wait.blocking_recv().is_ok()
+    }
+
+    fn reload(&mut self, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        let msg = ToSink::Reload {
+            topic: topic.to_string(),
+            partitions: partitions.to_vec(),
+            reply,
+        };
+        let tx = self.enc.borrow().tx.clone();
+        tx.blocking_send(msg)
+            .map_err(|_| "the database side has stopped".to_string())?;
+        wait.blocking_recv()
+            .map_err(|_| "the database side has stopped".to_string())?
+    }
+
+    fn advance(&mut self, topic: &str, partition: i32, next: i64) {
+        self.enc.borrow_mut().set_next(topic, partition, next);
+    }
+}
+
+/// The encoder thread: runs the source, applies windows and the mapping, cuts chunks.
+fn encode_loop(
+    source: &mut dyn Source,
+    resume: &Resume,
+    cfg: &ReplayConfig,
+    source_id: &str,
+    tx: mpsc::Sender<ToSink>,
+) -> EncoderEnd {
+    let mut data = Vec::with_capacity(8 << 20);
+    data.extend_from_slice(pgcopy::HEADER);
+    let enc = std::cell::RefCell::new(Encoder {
+        cfg,
+        source_id,
+        tx: &tx,
+        data,
+        chunk: empty_chunk(),
+        topics: vec![],
+        dead_total: 0,
+        stopped_by_max_errors: false,
+        closed: false,
     });
-    if !closed && !stopped_by_max_errors && (chunk.messages > 0 || !chunk.dead.is_empty()) {
-        flush(&mut data, &mut chunk);
+    let mut pipeline = EncoderPipeline { enc: &enc };
+    // The source calls the callback and the pipeline one at a time, never nested, so the
+    // RefCell borrows never overlap.
+    let stats = source.run_in(resume, &mut pipeline, &mut |m: &MessageRef<'_>| {
+        enc.borrow_mut().message(m)
+    });
+    let mut e = enc.borrow_mut();
+    if !e.stopped_by_max_errors {
+        e.flush();
     }
     EncoderEnd {
         stats,
-        stopped_by_max_errors,
+        stopped_by_max_errors: e.stopped_by_max_errors,
     }
+}
+
+/// Reads the stored next offsets of some partitions (for a rebalance), reconnecting once.
+async fn reload(
+    client: &mut Option<Client>,
+    cfg: &ReplayConfig,
+    source_id: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<HashMap<i32, i64>, ReplayError> {
+    let c = match client.take() {
+        Some(c) if !c.is_closed() => c,
+        _ => connect(&cfg.db).await?,
+    };
+    let r = c
+        .query(
+            &format!(
+                "SELECT partition, next_offset FROM {PROGRESS_TABLE} \
+                 WHERE source = $1 AND topic = $2 AND partition = ANY($3)"
+            ),
+            &[&source_id, &topic, &partitions],
+        )
+        .await;
+    *client = Some(c);
+    Ok(r.map_err(db)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// `CREATE TABLE IF NOT EXISTS` from the mapping, a unique index for the dedup key, and a

@@ -74,10 +74,29 @@ pub enum SourceError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The broker source: connection, metadata, assignment or consumer errors (settings with
+    /// secrets are already redacted in the text).
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error(
         "{0}: no partition directories (expected <topic>-<partition> directories with .log files)"
     )]
     NoPartitions(PathBuf),
+}
+
+/// What a source may ask of the pipeline besides taking messages. Offline sources need none of
+/// it; a broker consumer in a group needs it around rebalances, because a partition may move to
+/// another worker and the database, not Kafka, holds the position.
+pub trait Pipeline {
+    /// Commits everything delivered so far and returns once it is in the database. `false`: the
+    /// sink has stopped (an error, or it is gone), and the source should stop too.
+    fn checkpoint(&mut self) -> bool;
+    /// The stored next offsets of these partitions, read from the database now (another worker
+    /// may have moved them since the run started). Absent partitions have no progress yet.
+    fn reload(&mut self, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+    /// Offsets below `next` were consumed without a message to deliver (transaction markers,
+    /// compacted-away records): the progress may move there with the next commit.
+    fn advance(&mut self, topic: &str, partition: i32, next: i64);
 }
 
 /// A source of messages.
@@ -92,6 +111,15 @@ pub trait Source: Send {
         resume: &Resume,
         visit: &mut dyn FnMut(&MessageRef<'_>) -> Flow,
     ) -> Result<SourceStats, SourceError>;
+    /// [`Source::run`] with access to the pipeline; sources that never need it keep this default.
+    fn run_in(
+        &mut self,
+        resume: &Resume,
+        _pipeline: &mut dyn Pipeline,
+        visit: &mut dyn FnMut(&MessageRef<'_>) -> Flow,
+    ) -> Result<SourceStats, SourceError> {
+        self.run(resume, visit)
+    }
 }
 
 /// Partition directories (or a log dir holding them) read offline with segment-reader.
