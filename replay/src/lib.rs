@@ -19,6 +19,8 @@
 pub mod gaps;
 pub mod gaps_kafka;
 pub mod gaps_sql;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 pub mod mapping;
 pub mod pgcopy;
