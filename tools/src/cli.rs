@@ -26,7 +26,7 @@ pub enum Command {
     Segments(SegmentsCmd),
     /// Per-key RPO gaps and hourly counts, from the database, Kafka partition directories, or both.
     Gaps(Box<GapsArgs>),
-    /// Replay Kafka telemetry (segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
+    /// Replay Kafka telemetry (a topic, segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
     Replay(Box<ReplayArgs>),
     /// Check backup files: pg_dump archives, Redis RDB/AOF, SHA-256 sidecars.
     #[command(subcommand)]
@@ -134,7 +134,7 @@ pub struct SalvageArgs {
 
 /// `drkit replay` flags (docs/REPLAY.md).
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["segments", "jsonl"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["segments", "jsonl", "kafka"])))]
 pub struct ReplayArgs {
     /// A partition directory (`<topic>-<n>`) or a log dir holding them.
     #[arg(long, value_name = "DIR")]
@@ -142,6 +142,41 @@ pub struct ReplayArgs {
     /// A JSON-lines dump from the console consumer (values only; coordinate = line number).
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
+    /// A Kafka broker list (host:port,...): read --topic through librdkafka.
+    #[arg(long, value_name = "BOOTSTRAP", requires = "topic")]
+    pub kafka: Option<String>,
+    /// The topic to read with --kafka.
+    #[arg(long, value_name = "T", requires = "kafka")]
+    pub topic: Option<String>,
+    /// Join this consumer group: processes with the same group share the partitions (the
+    /// position still lives in the database, not in Kafka's committed offsets).
+    #[arg(
+        long,
+        value_name = "G",
+        requires = "kafka",
+        conflicts_with = "partitions"
+    )]
+    pub group: Option<String>,
+    /// Read only these partitions (default: all of them), without a group.
+    #[arg(long, value_delimiter = ',', value_name = "P,...", requires = "kafka")]
+    pub partitions: Vec<i32>,
+    /// A librdkafka setting, as kcat's -X (TLS, SASL...); repeatable. Values of keys with
+    /// password/secret in the name and of sasl.* are never printed.
+    #[arg(short = 'X', value_name = "KEY=VALUE", requires = "kafka")]
+    pub kafka_settings: Vec<String>,
+    /// Where partitions without stored progress start: earliest, latest, an offset, or a time
+    /// (RFC 3339 or epoch ms; the broker's time index).
+    #[arg(
+        long,
+        value_name = "earliest|latest|OFFSET|TIME",
+        default_value = "earliest",
+        requires = "kafka"
+    )]
+    pub start: String,
+    /// Keep reading past the end instead of stopping at the high watermarks seen at start
+    /// (until --until, or forever).
+    #[arg(long, requires = "kafka")]
+    pub follow: bool,
     /// PostgreSQL URL (postgres://user:password@host:port/db); the password is never printed.
     /// Without it: the usual PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables.
     #[arg(long, value_name = "URL")]

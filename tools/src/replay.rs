@@ -114,14 +114,15 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
         None => DbUrl::from_env(|k| std::env::var(k).ok())
             .ok_or("--db URL is required (or set PGHOST and the other PG* variables)")?,
     };
-    let source: Box<dyn Source> = match (&args.segments, &args.jsonl) {
-        (Some(dir), None) => {
+    let source: Box<dyn Source> = match (&args.segments, &args.jsonl, &args.kafka) {
+        (Some(dir), None, None) => {
             Box::new(SegmentsSource::open(dir, args.source_id.clone()).map_err(|e| e.to_string())?)
         }
-        (None, Some(file)) => Box::new(
+        (None, Some(file), None) => Box::new(
             JsonLinesSource::open(file, args.source_id.clone()).map_err(|e| e.to_string())?,
         ),
-        _ => return Err("give exactly one of --segments and --jsonl".into()),
+        (None, None, Some(bootstrap)) => kafka_source(args, bootstrap, record_until_ms)?,
+        _ => return Err("give exactly one of --segments, --jsonl and --kafka".into()),
     };
     Ok((
         source,
@@ -209,4 +210,51 @@ fn print_summary(s: &Summary, format: Format) {
             }
         }
     }
+}
+
+/// `--kafka`: the broker source from its flags.
+fn kafka_source(
+    args: &ReplayArgs,
+    bootstrap: &str,
+    until_ms: Option<i64>,
+) -> Result<Box<dyn Source>, String> {
+    use replay::kafka::{KafkaSource, Partitions, Settings, Start};
+    let topic = args.topic.clone().ok_or("--kafka needs --topic")?;
+    let mut settings = Settings::default();
+    for kv in &args.kafka_settings {
+        settings.0.push(Settings::parse_one(kv)?);
+    }
+    let start = match args.start.as_str() {
+        "earliest" => Start::Earliest,
+        "latest" => Start::Latest,
+        s => match s.parse::<i64>() {
+            // Small numbers are offsets; epoch-ms times are 13 digits.
+            Ok(n) if (0..100_000_000_000).contains(&n) => Start::Offset(n),
+            _ => Start::Time(
+                parse_time(s, TimeFormat::Auto)
+                    .ok_or_else(|| {
+                        format!("--start {s:?}: not earliest, latest, an offset or a time")
+                    })?
+                    .div_euclid(1000),
+            ),
+        },
+    };
+    let partitions = match (&args.group, args.partitions.is_empty()) {
+        (Some(g), _) => Partitions::Group(g.clone()),
+        (None, false) => Partitions::Only(args.partitions.clone()),
+        (None, true) => Partitions::All,
+    };
+    if args.partitions.iter().any(|p| *p < 0) {
+        return Err("--partitions: partition numbers are not negative".into());
+    }
+    Ok(Box::new(KafkaSource::new(
+        bootstrap.to_string(),
+        topic,
+        partitions,
+        settings,
+        start,
+        !args.follow,
+        until_ms,
+        args.source_id.clone(),
+    )))
 }
