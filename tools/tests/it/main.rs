@@ -4,6 +4,7 @@ mod backup;
 mod cli;
 mod corruption;
 mod gaps;
+mod kafka;
 mod live;
 mod real;
 mod replay;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::util::{drkit, testdata};
 
 #[path = "../../../replay/tests/support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 /// One source record, decoded independently.
 #[derive(Debug, Clone)]
