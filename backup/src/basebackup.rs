@@ -413,3 +413,88 @@ pub fn check_base_tar<R: Read>(
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, size: u64, kind: u8) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let sz = format!("{size:011o}\0");
+        h[124..136].copy_from_slice(sz.as_bytes());
+        h[156] = kind;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].fill(b' ');
+        let sum: u64 = h.iter().map(|b| u64::from(*b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+
+    fn manifest_for(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut text = String::from("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n");
+        let lines: Vec<String> = files
+            .iter()
+            .map(|(n, d)| {
+                format!(
+                    "{{ \"Path\": \"{n}\", \"Size\": {}, \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"{}\" }}",
+                    d.len(),
+                    hex(&crc32c::crc32c(d).to_le_bytes())
+                )
+            })
+            .collect();
+        text.push_str(&lines.join(",\n"));
+        text.push_str("\n],\n");
+        let sum = hex(&sha2::Sha256::digest(text.as_bytes()));
+        text.push_str(&format!("\"Manifest-Checksum\": \"{sum}\"}}\n"));
+        text.into_bytes()
+    }
+
+    fn run(tar: &[u8], manifest: &Manifest) -> Vec<Finding> {
+        let mut p = |_| {};
+        let mut r = HashingReader::new(tar, &mut p);
+        let mut f = Vec::new();
+        check_base_tar(&mut r, Path::new("base.tar"), manifest, &mut f).unwrap();
+        f
+    }
+
+    #[test]
+    fn tar_against_manifest_and_garbage() {
+        let data: &[u8] = b"15\n";
+        let mtext = manifest_for(&[("PG_VERSION", data)]);
+        let mut f = Vec::new();
+        let m = parse_manifest(&mtext, Path::new("backup_manifest"), &mut f).unwrap();
+        assert!(f.is_empty(), "{f:?}");
+        let mut tar = header("PG_VERSION", 3, b'0');
+        let mut body = data.to_vec();
+        body.resize(512, 0);
+        tar.extend_from_slice(&body);
+        tar.extend_from_slice(&[0u8; 1024]);
+        assert!(run(&tar, &m).is_empty());
+        let mut bad = tar.clone();
+        bad[513] ^= 1;
+        assert_eq!(run(&bad, &m)[0].kind, Kind::BasebackupFileChecksum);
+        let f = run(&tar[..700], &m);
+        assert_eq!(f[0].kind, Kind::TarTruncated);
+        // A manifest edited after it was written.
+        let edited = String::from_utf8(mtext)
+            .unwrap()
+            .replace("\"Size\": 3", "\"Size\": 4");
+        let mut f = Vec::new();
+        parse_manifest(edited.as_bytes(), Path::new("backup_manifest"), &mut f);
+        assert_eq!(f[0].kind, Kind::BasebackupManifestChecksum);
+        // Garbage never panics.
+        let mut seed = 11u64;
+        for len in 0..300usize {
+            let mut g = tar.clone();
+            for _ in 0..len.min(40) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let i = (seed >> 33) as usize % g.len();
+                g[i] = (seed >> 20) as u8;
+            }
+            g.truncate(len * 7 % (tar.len() + 1));
+            run(&g, &m);
+            parse_manifest(&g, Path::new("m"), &mut Vec::new());
+        }
+    }
+}
