@@ -62,7 +62,7 @@ fn run_verify(args: BackupVerifyArgs) -> Outcome {
     let mut plan = verify::plan(&args.paths);
     let mut io_problems = std::mem::take(&mut plan.io_problems);
     let ex = verify::expectations(&plan, &mut io_problems);
-    let bar = progress::bytes_bar(plan.total_bytes, !args.no_progress);
+    let bar = progress::bytes_bar(plan.total_bytes, !args.report.no_progress);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut t = Totals::default();
@@ -70,7 +70,7 @@ fn run_verify(args: BackupVerifyArgs) -> Outcome {
     let emit = |out: &mut BufWriter<io::StdoutLock<'_>>, f: &Finding| -> io::Result<()> {
         match args.format {
             Format::Json => output::line(out, &finding_json(f).to_string()),
-            Format::Text if args.verbose || f.severity() > Severity::Info => {
+            Format::Text if args.report.verbose || f.severity() > Severity::Info => {
                 output::line(out, &finding_text(f))
             }
             Format::Text => Ok(()),
@@ -91,7 +91,7 @@ fn run_verify(args: BackupVerifyArgs) -> Outcome {
                         count(&mut t, f);
                         emit(&mut out, f)?;
                     }
-                    file_line(&mut out, &r, args.format, args.verbose)?;
+                    file_line(&mut out, &r, args.format, args.report.verbose)?;
                 }
                 Err(e) => {
                     let p = IoProblem {

@@ -51,12 +51,8 @@ pub struct BackupVerifyArgs {
     /// Output format: readable text, or JSON Lines (schema in docs/BACKUP.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also list informational findings in text output (JSON always has them).
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// Never draw a progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,6 +63,17 @@ pub enum SegmentsCmd {
     Dump(DumpArgs),
     /// Copy every valid batch of a partition into a new directory, with rebuilt indexes.
     Salvage(SalvageArgs),
+}
+
+/// How findings reports are shown, shared by every verifying command.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Also list informational findings in text output (JSON always has them).
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,12 +93,8 @@ pub struct VerifyArgs {
     /// Output format: readable text, or JSON Lines (schema in docs/JSON.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also list informational findings in text output (JSON always has them).
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// Never draw a progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

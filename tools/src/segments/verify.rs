@@ -12,7 +12,7 @@ use crate::progress;
 
 pub fn run(args: VerifyArgs) -> Outcome {
     let plan = verify::plan(&args.paths);
-    let bar = progress::bytes_bar(plan.total_bytes(), !args.no_progress);
+    let bar = progress::bytes_bar(plan.total_bytes(), !args.report.no_progress);
     let opts = VerifyOptions {
         segment: Options {
             deep: args.deep,
@@ -26,7 +26,7 @@ pub fn run(args: VerifyArgs) -> Outcome {
     let mut out = BufWriter::new(stdout.lock());
     let written = match args.format {
         Format::Json => write_json(&mut out, &report, args.deep),
-        Format::Text => write_text(&mut out, &report, args.deep, args.verbose),
+        Format::Text => write_text(&mut out, &report, args.deep, args.report.verbose),
     }
     .and_then(|_| out.flush());
     match written {
