@@ -2,6 +2,7 @@
 //! found with its exact key, start, end and kind, and nothing else.
 
 mod support;
+use support::rt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use replay::gaps::{Detector, Gap, GapKind, Window};
@@ -22,13 +23,6 @@ fn gap(i: u32, s: &str, e: &str, kind: GapKind) -> Gap {
         end: t(e),
         kind,
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 const SINCE: &str = "2026-01-15T08:00:00Z";

@@ -40,6 +40,23 @@ pub fn server_url() -> &'static str {
     })
 }
 
+/// A runtime for a test's few queries (tests are synchronous; the drkit binary under test has its own).
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A connection to `url` whose driver runs on the current runtime.
+pub async fn client(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    c
+}
+
 /// A fresh, empty database for one test; returns its URL.
 pub fn fresh_db(name: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
@@ -49,11 +66,7 @@ pub fn fresh_db(name: &str) -> String {
         std::process::id(),
         n
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    rt().block_on(async {
         let (client, conn) = tokio_postgres::connect(server_url(), tokio_postgres::NoTls)
             .await
             .expect("connect");

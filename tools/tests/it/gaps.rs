@@ -1,10 +1,7 @@
 //! `drkit gaps`: from testdata's Kafka partitions, from a real PostgreSQL, and both compared.
 
-// tests/it/replay.rs loads the same fixture privately; under scripts/test.sh both copies use the
-// one server from DRKIT_PG_URL.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../../replay/tests/support/mod.rs"]
-mod support;
+use crate::replay::support;
+use support::{client, rt};
 
 use std::collections::BTreeMap;
 
@@ -142,21 +139,6 @@ fn usage_errors_exit_2() {
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn client(url: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c
 }
 
 /// The database report, the exit code and the JSON schema: planted outages in a small fleet.

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::util::drkit;
 
 use crate::replay::support;
+use support::{client, rt};
 
 const MAPPING: &str = r#"
 table = "tel"
@@ -49,21 +50,8 @@ fn ms5_values(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn query_rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    rt().block_on(async {
-        let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        c.query(sql, &[]).await.unwrap()
-    })
+    rt().block_on(async { client(url).await.query(sql, &[]).await.unwrap() })
 }
 
 /// A new topic with `partitions` partitions holding `values`, round robin; returns what each

@@ -16,6 +16,7 @@ use crate::util::{drkit, testdata};
 
 #[path = "../../../replay/tests/support/mod.rs"]
 pub(crate) mod support;
+use support::{client, rt};
 
 /// One source record, decoded independently.
 #[derive(Debug, Clone)]
@@ -89,21 +90,6 @@ fn expected_wide(values: &[Vec<u8>]) -> Vec<Wide> {
         .collect();
     v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     v
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn client(url: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c
 }
 
 fn exec(url: &str, sql: &str) {
