@@ -31,6 +31,15 @@ pub enum Command {
     /// Check backup files: pg_dump archives, Redis RDB/AOF, SHA-256 sidecars.
     #[command(subcommand)]
     Backup(BackupCmd),
+    /// Describe, reset and restore consumer-group offsets (dry run unless --execute).
+    #[command(subcommand)]
+    Offsets(crate::offsets::OffsetsCmd),
+    /// Partition leaders, replicas, in-sync replicas and log ranges; find damaged partitions.
+    #[command(subcommand)]
+    Topics(crate::topics::TopicsCmd),
+    /// Partition reassignment: plan the fewest moves, execute with throttles, verify, cancel.
+    #[command(subcommand)]
+    Reassign(crate::reassign::ReassignCmd),
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,10 +7,13 @@ use clap::Parser;
 mod backup;
 mod cli;
 mod gaps;
+mod offsets;
 mod output;
 mod progress;
+mod reassign;
 mod replay;
 mod segments;
+mod topics;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -25,6 +28,9 @@ fn main() -> ExitCode {
         cli::Command::Gaps(a) => gaps::run(*a),
         cli::Command::Replay(args) => replay::run(*args),
         cli::Command::Backup(cmd) => backup::run(cmd),
+        cli::Command::Offsets(cmd) => offsets::run(cmd),
+        cli::Command::Topics(cmd) => topics::run(cmd),
+        cli::Command::Reassign(cmd) => reassign::run(cmd),
     };
     ExitCode::from(code.code())
 }

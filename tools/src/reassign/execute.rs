@@ -1,0 +1,1 @@
+//! `drkit reassign execute | verify | cancel | list`.
