@@ -40,6 +40,9 @@ pub enum Command {
     /// Partition reassignment: plan the fewest moves, execute with throttles, verify, cancel.
     #[command(subcommand)]
     Reassign(crate::reassign::ReassignCmd),
+    /// Recompute audit hash chains (SHA-256 or HMAC) from a table or a JSON-lines file.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCmd),
 }
 
 #[derive(Subcommand, Debug)]

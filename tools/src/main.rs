@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod audit;
 mod backup;
 mod cli;
 mod gaps;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Replay(args) => replay::run(*args),
         cli::Command::Backup(cmd) => backup::run(cmd),
         cli::Command::Offsets(cmd) => offsets::run(cmd),
+        cli::Command::Audit(cmd) => audit::run(cmd),
         cli::Command::Topics(cmd) => topics::run(cmd),
         cli::Command::Reassign(cmd) => reassign::run(cmd),
     };

@@ -1,5 +1,6 @@
 //! drkit's integration tests, compiled as one binary (shared helpers, one link).
 
+mod audit;
 mod backup;
 mod cli;
 mod corruption;
