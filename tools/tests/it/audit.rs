@@ -335,3 +335,78 @@ fn bad_sources_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/chain.jsonl"));
 }
+
+#[test]
+fn every_break_kind_is_documented() {
+    let doc =
+        std::fs::read_to_string(crate::util::repo_root().join("docs/AUDIT.md")).unwrap();
+    for k in audit::chain::BreakKind::ALL {
+        assert!(
+            doc.contains(&format!("| `{}` |", k.as_str())),
+            "{} missing from docs/AUDIT.md",
+            k.as_str()
+        );
+    }
+}
+
+/// The JSON Lines schema of docs/AUDIT.md, strictly: unknown or missing fields fail.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+enum Line {
+    Break {
+        kind: String,
+        row: u64,
+        key: Value,
+        line: Option<u64>,
+        expected: Option<String>,
+        stored: Option<String>,
+        message: String,
+    },
+    Summary {
+        source: String,
+        rows: u64,
+        breaks: u64,
+        by_kind: std::collections::BTreeMap<String, u64>,
+        first_break: Option<Value>,
+        head_key: Value,
+        head_hash: Option<String>,
+        anchor_checked: bool,
+        elapsed_s: f64,
+        #[serde(default)]
+        anchored: Option<Value>,
+    },
+}
+
+#[test]
+fn json_lines_follow_the_documented_schema() {
+    let url = file_chain_db("audit_schema", 20);
+    sql(&url, "UPDATE audit_log SET actor = 'x' WHERE id = 3");
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = dir.path().join("a.json");
+    for args in [
+        vec!["verify"],
+        vec!["anchor", "--out", anchor.to_str().unwrap()],
+    ] {
+        let out = drkit()
+            .arg("audit")
+            .args(&args)
+            .args(["--db", &url, "--table", "audit_log", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let lines: Vec<Line> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert!(matches!(lines.first(), Some(Line::Break { row: 3, .. })));
+        match lines.last() {
+            Some(Line::Summary { by_kind, rows: 20, .. }) => {
+                assert_eq!(by_kind.len(), audit::chain::BreakKind::ALL.len())
+            }
+            _ => panic!("no summary"),
+        }
+    }
+    assert!(!anchor.exists());
+}
