@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `drkit audit verify` throughput from PostgreSQL (issue 5 target: >= 200k rows/s), measured
-# against the cost of only reading the same rows out (`psql COPY (SELECT row_to_json ...)` to
-# /dev/null) in the same run, rounds interleaved. See docs/PERFORMANCE.md.
+# against the cost of only reading the same rows out with psql (as row_to_json text, and as a
+# binary COPY of the columns) to /dev/null in the same run, rounds interleaved.
+# See docs/PERFORMANCE.md.
 #
 #   scripts/bench-audit.sh [ROWS] [ROUNDS]      # default 1000000 rows, 5 rounds
 #
@@ -43,21 +44,26 @@ psql -q "$url" -c 'VACUUM ANALYZE audit_log'
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
-ref=(); sub=()
+ref=(); bin=(); sub=()
 for r in $(seq 1 "$rounds"); do
   t=$(now)
   psql -q "$url" -c "SET TimeZone='UTC'" -c 'COPY (SELECT row_to_json(t)::text FROM audit_log t ORDER BY t.id) TO STDOUT' >/dev/null
   ref+=("$(calc "$(now) - $t")")
   t=$(now)
+  psql -q "$url" -c 'COPY (SELECT * FROM audit_log t ORDER BY t.id) TO STDOUT (FORMAT binary)' >/dev/null
+  bin+=("$(calc "$(now) - $t")")
+  t=$(now)
   "$drkit" audit verify --db "$url" --table audit_log --format json >"$work/out.json"
   sub+=("$(calc "$(now) - $t")")
   grep -q '"breaks":0' "$work/out.json" || { echo "chain did not verify" >&2; cat "$work/out.json" >&2; exit 1; }
-  echo "round $r: reference ${ref[-1]} s, drkit ${sub[-1]} s" >&2
+  echo "round $r: row_to_json ${ref[-1]} s, binary ${bin[-1]} s, drkit ${sub[-1]} s" >&2
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mr=$(median "${ref[@]}"); ms=$(median "${sub[@]}")
+mr=$(median "${ref[@]}"); mb=$(median "${bin[@]}"); ms=$(median "${sub[@]}")
 echo "rows: $rows, rounds: $rounds"
 echo "reference (psql COPY row_to_json to /dev/null), median: $mr s"
+echo "reference (psql COPY binary of the columns to /dev/null), median: $mb s"
 echo "drkit audit verify, median: $ms s"
 echo "drkit rows/s: $(calc "int($rows / $ms)")"
-echo "ratio drkit/reference time: $(calc "$ms / $mr")"
+echo "ratio drkit / row_to_json COPY time: $(calc "$ms / $mr")"
+echo "ratio drkit / binary COPY time: $(calc "$ms / $mb")"

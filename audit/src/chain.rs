@@ -350,6 +350,9 @@ impl Verifier {
 /// A database timestamp (`2026-11-22T03:00:00.123+00:00`, or without a zone = UTC) as
 /// JavaScript's Date.toJSON writes it (`2026-11-22T03:00:00.123Z`).
 pub fn js_date(s: &str) -> Option<String> {
+    if let Some(fast) = js_date_utc(s) {
+        return Some(fast);
+    }
     let t: DateTime<Utc> = match DateTime::parse_from_rfc3339(s) {
         Ok(t) => t.with_timezone(&Utc),
         Err(_) => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
@@ -358,6 +361,40 @@ pub fn js_date(s: &str) -> Option<String> {
             .and_utc(),
     };
     Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// The common case without a date parser: already UTC (`Z` or `+00:00`), `YYYY-MM-DDTHH:MM:SS`
+/// with an optional fraction. The fraction is cut (not rounded) to milliseconds, as a
+/// JavaScript Date holds it.
+fn js_date_utc(s: &str) -> Option<String> {
+    let body = s.strip_suffix("+00:00").or_else(|| s.strip_suffix('Z'))?;
+    let (base, frac) = match body.split_once('.') {
+        Some((b, f)) => (b, f),
+        None => (body, ""),
+    };
+    let b = base.as_bytes();
+    let shape_ok = b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape_ok || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut out = String::with_capacity(24);
+    out.push_str(base);
+    out.push('.');
+    for i in 0..3 {
+        out.push(
+            frac.get(i..=i)
+                .and_then(|d| d.chars().next())
+                .unwrap_or('0'),
+        );
+    }
+    out.push('Z');
+    Some(out)
 }
 
 #[cfg(test)]
@@ -515,5 +552,18 @@ mod tests {
             Some("2026-11-22T03:00:01.000Z")
         );
         assert_eq!(js_date("yesterday"), None);
+        for s in [
+            "2026-11-22T03:00:01+00:00",
+            "2026-11-22T03:00:01.1+00:00",
+            "2026-11-22T03:00:01.123456+00:00",
+            "2026-11-22T03:00:01.9999Z",
+        ] {
+            // The fast path agrees with the general one.
+            let general = DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&Utc)
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(js_date_utc(s), Some(general), "{s}");
+        }
     }
 }

@@ -18,5 +18,6 @@
 
 pub mod canonical;
 pub mod chain;
+pub mod pgrows;
 pub mod scheme;
 pub mod source;

@@ -7,8 +7,6 @@
 //!   assetId, type, data, previousSignature}))`, the key from an environment variable, genesis
 //!   `"0"`.
 
-use std::fmt::Write as _;
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest as _, Sha256};
 
@@ -61,8 +59,9 @@ impl Digest {
         };
         let mut s = String::with_capacity(64);
         for b in bytes {
-            // Writing to a String cannot fail.
-            let _ = write!(s, "{b:02x}");
+            for nibble in [b >> 4, b & 15] {
+                s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('?'));
+            }
         }
         s
     }

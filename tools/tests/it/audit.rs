@@ -338,8 +338,7 @@ fn bad_sources_are_usage_errors() {
 
 #[test]
 fn every_break_kind_is_documented() {
-    let doc =
-        std::fs::read_to_string(crate::util::repo_root().join("docs/AUDIT.md")).unwrap();
+    let doc = std::fs::read_to_string(crate::util::repo_root().join("docs/AUDIT.md")).unwrap();
     for k in audit::chain::BreakKind::ALL {
         assert!(
             doc.contains(&format!("| `{}` |", k.as_str())),
@@ -402,11 +401,59 @@ fn json_lines_follow_the_documented_schema() {
             .collect();
         assert!(matches!(lines.first(), Some(Line::Break { row: 3, .. })));
         match lines.last() {
-            Some(Line::Summary { by_kind, rows: 20, .. }) => {
+            Some(Line::Summary {
+                by_kind, rows: 20, ..
+            }) => {
                 assert_eq!(by_kind.len(), audit::chain::BreakKind::ALL.len())
             }
             _ => panic!("no summary"),
         }
     }
     assert!(!anchor.exists());
+}
+
+/// Rows decoded from binary COPY equal PostgreSQL's own `row_to_json`, type by type.
+#[test]
+fn table_rows_decode_exactly_like_row_to_json() {
+    let url = support::fresh_db("audit_types");
+    sql(
+        &url,
+        r#"CREATE TABLE t (k int4, a int2, b int8, c float4, d float8, e boolean, f text,
+             g varchar(10), h json, i jsonb, j uuid, l timestamptz, m timestamp, n date,
+             o numeric, p text[], q interval, "odd ""name""" bpchar(3));
+           INSERT INTO t VALUES
+             (1, -32768, 9007199254740993, 1.1, 0.1, true, 'x"y\z☃', 'v', '{"b":1, "a":[1,2.50]}',
+              '{"b":1,"a":2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+              '2026-11-22 03:00:01.123456+02', '1999-12-31 23:59:59.5', '0044-03-15',
+              12345.678900, '{a,"b c"}', '1 day 2 hours', 'ab'),
+             (2, NULL, NULL, 'NaN', '-Infinity', false, '', NULL, 'null', '[]', NULL,
+              '2000-01-01 00:00:00+00', 'infinity', '-infinity', -0.5, '{}', NULL, NULL),
+             (3, 0, 0, 3.4e38, 1e300, NULL, NULL, NULL, NULL, NULL, NULL,
+              '1970-01-01 00:00:00.000001+00', '2026-01-01 00:00:00', '2000-01-01', 1e-20, NULL, '0', 'xyz');"#,
+    );
+    let want: Vec<serde_json::Map<String, Value>> = rt().block_on(async {
+        let c = client(&url).await;
+        c.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+        c.query("SELECT row_to_json(t)::text FROM t ORDER BY k", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+            .collect()
+    });
+    let mut got = vec![];
+    rt().block_on(audit::source::stream_table(
+        &url,
+        "t",
+        "k",
+        &mut |_, row| got.push(row.unwrap()),
+    ))
+    .unwrap();
+    assert_eq!(got.len(), 3);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            serde_json::to_string(g).unwrap(),
+            serde_json::to_string(w).unwrap()
+        );
+    }
 }
