@@ -188,11 +188,7 @@ impl GroupClient {
     }
 
     /// The partitions of `topic` (all of them, or checked to exist).
-    pub fn partitions(
-        &self,
-        topic: &str,
-        only: &[i32],
-    ) -> Result<Vec<TopicPartition>, GroupError> {
+    pub fn partitions(&self, topic: &str, only: &[i32]) -> Result<Vec<TopicPartition>, GroupError> {
         let md = self
             .consumer
             .fetch_metadata(Some(topic), self.timeout)
@@ -259,7 +255,10 @@ impl GroupClient {
         let tps: Vec<TopicPartition> = self
             .topics()?
             .into_iter()
-            .flat_map(|(t, ps)| ps.into_iter().map(move |p| TopicPartition::new(t.clone(), p)))
+            .flat_map(|(t, ps)| {
+                ps.into_iter()
+                    .map(move |p| TopicPartition::new(t.clone(), p))
+            })
             .collect();
         Ok(self
             .committed(&tps)?
@@ -477,7 +476,13 @@ mod tests {
         };
         assert!(g("Empty", 0).is_inactive());
         assert!(g("Dead", 0).is_inactive());
-        for s in ["Stable", "PreparingRebalance", "CompletingRebalance", "Unknown", ""] {
+        for s in [
+            "Stable",
+            "PreparingRebalance",
+            "CompletingRebalance",
+            "Unknown",
+            "",
+        ] {
             assert!(!g(s, 0).is_inactive(), "{s}");
         }
         assert!(!g("Empty", 1).is_inactive());

@@ -67,9 +67,15 @@ pub enum Want {
     ShiftBy(i64),
     /// The first offset whose timestamp is at or after `at_ms`, as the broker's time index
     /// answered (`found: None`: no record at or after that time).
-    Time { at_ms: i64, found: Option<i64> },
+    Time {
+        at_ms: i64,
+        found: Option<i64>,
+    },
     /// Back to the first offset an incident lost or damaged (`--from-scan`), never forward.
-    BackTo { offset: i64, kind: String },
+    BackTo {
+        offset: i64,
+        kind: String,
+    },
     /// No target for this partition; the note says why.
     Keep(Note),
 }
@@ -126,7 +132,9 @@ impl Note {
                 format!("first lost or damaged offset {offset} ({finding})")
             }
             Note::AlreadyBeforeDamage { offset } => {
-                format!("committed offset is already at or before the damage at {offset}: left as is")
+                format!(
+                    "committed offset is already at or before the damage at {offset}: left as is"
+                )
             }
             Note::NoDamageInScan => "no lost or damaged offset in the scan: left as is".to_string(),
             Note::NoOffsetInSnapshot => "had no committed offset before; it cannot be deleted \
@@ -195,7 +203,11 @@ pub fn clamp(requested: i64, log_start: i64, log_end: i64) -> (i64, Option<Note>
 }
 
 /// Decides one partition.
-pub fn plan_one(state: &PartitionState, want: &Want, missing: MissingTime) -> Result<Step, PlanError> {
+pub fn plan_one(
+    state: &PartitionState,
+    want: &Want,
+    missing: MissingTime,
+) -> Result<Step, PlanError> {
     let PartitionState {
         tp,
         committed,
@@ -455,12 +467,10 @@ pub fn read_csv(text: &str, group: &str) -> Result<BTreeMap<TopicPartition, i64>
         let (g, topic, partition, offset) = match fields.as_slice() {
             [t, p, o] => (None, *t, *p, *o),
             [g, t, p, o] => (Some(*g), *t, *p, *o),
-            _ => {
-                return Err(err(format!(
-                    "expected topic,partition,offset or group,topic,partition,offset, got {} fields",
-                    fields.len()
-                )))
-            }
+            _ => return Err(err(format!(
+                "expected topic,partition,offset or group,topic,partition,offset, got {} fields",
+                fields.len()
+            ))),
         };
         if topic.is_empty() {
             return Err(err("empty topic".to_string()));
@@ -630,7 +640,8 @@ pub fn read_scan(text: &str) -> Result<ScanDamage, ScanError> {
         let severity = f.severity.ok_or_else(|| missing("severity"))?;
         let kind = f.kind.ok_or_else(|| missing("kind"))?;
         let file = PathBuf::from(f.file.ok_or_else(|| missing("file"))?);
-        if !matches!(severity.as_str(), "error" | "warning") || !DAMAGE_KINDS.contains(&kind.as_str())
+        if !matches!(severity.as_str(), "error" | "warning")
+            || !DAMAGE_KINDS.contains(&kind.as_str())
         {
             continue;
         }
@@ -895,8 +906,12 @@ mod tests {
         // Kafka falls back to the log end silently but for a line on stdout; drkit refuses by
         // default and names the partition.
         let e = plan_one(&s, &none, MissingTime::Fail).unwrap_err();
-        assert!(matches!(e, PlanError::NoRecordAfterTime { ref tp, at_ms: 1000 } if tp.partition == 0));
-        assert!(e.to_string().contains("t-0") && e.to_string().contains("1970-01-01T00:00:01.000Z"));
+        assert!(
+            matches!(e, PlanError::NoRecordAfterTime { ref tp, at_ms: 1000 } if tp.partition == 0)
+        );
+        assert!(
+            e.to_string().contains("t-0") && e.to_string().contains("1970-01-01T00:00:01.000Z")
+        );
         let step = plan_one(&s, &none, MissingTime::Latest).unwrap();
         assert_eq!(step.target, Some(40));
         assert_eq!(step.notes, vec![Note::NoRecordAfterTime { at_ms: 1000 }]);
@@ -949,7 +964,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(step.target, Some(50));
-        assert!(step.notes.contains(&Note::ClampedToLogStart { requested: 40 }));
+        assert!(step
+            .notes
+            .contains(&Note::ClampedToLogStart { requested: 40 }));
     }
 
     #[test]
@@ -972,7 +989,10 @@ mod tests {
             ["a-2", "b-1"]
         );
         assert!(steps.iter().all(Step::moves));
-        let e = plan(&[(a, Want::ShiftBy(1)), (b, Want::ShiftBy(1))], MissingTime::Fail);
+        let e = plan(
+            &[(a, Want::ShiftBy(1)), (b, Want::ShiftBy(1))],
+            MissingTime::Fail,
+        );
         assert_eq!(
             e.unwrap_err(),
             PlanError::NothingToShift {
@@ -987,18 +1007,27 @@ mod tests {
     fn datetimes_without_a_zone_are_utc() {
         let base = 1_768_464_000_000; // 2026-01-15T08:00:00Z
         assert_eq!(parse_datetime("2026-01-15T08:00:00").unwrap(), base);
-        assert_eq!(parse_datetime("2026-01-15T08:00:00.250").unwrap(), base + 250);
+        assert_eq!(
+            parse_datetime("2026-01-15T08:00:00.250").unwrap(),
+            base + 250
+        );
         assert_eq!(parse_datetime("2026-01-15T08:00").unwrap(), base);
         assert_eq!(parse_datetime("2026-01-15T08:00:00Z").unwrap(), base);
         assert_eq!(parse_datetime("2026-01-15T08:00:00.000Z").unwrap(), base);
         assert_eq!(parse_datetime("2026-01-15T09:00:00+01:00").unwrap(), base);
-        assert_eq!(parse_datetime("2026-01-15T09:00:00.000+0100").unwrap(), base);
-        assert_eq!(parse_datetime("2026-01-15T03:00:00-05").unwrap(), base);
         assert_eq!(
-            parse_datetime("2026-01-15").unwrap(),
-            base - 8 * 3_600_000
+            parse_datetime("2026-01-15T09:00:00.000+0100").unwrap(),
+            base
         );
-        for bad in ["", "yesterday", "2026-13-01T00:00:00", "15/01/2026", "2026-01-15T25:00:00"] {
+        assert_eq!(parse_datetime("2026-01-15T03:00:00-05").unwrap(), base);
+        assert_eq!(parse_datetime("2026-01-15").unwrap(), base - 8 * 3_600_000);
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00",
+            "15/01/2026",
+            "2026-01-15T25:00:00",
+        ] {
             let e = parse_datetime(bad).unwrap_err();
             assert!(e.contains("ISO 8601"), "{bad}: {e}");
         }
@@ -1014,9 +1043,8 @@ mod tests {
         assert_eq!(d("P2D"), Ok(172_800_000));
         assert_eq!(d("P2DT3H4M"), Ok(183_840_000));
         assert_eq!(d("PT-6H3M"), Err("\"PT-6H3M\": the duration must be positive (the reset goes back this far from now)".to_string()));
-        assert_eq!(d("P-6H3M").is_err(), true);
-        assert_eq!(d("-PT-6H+3M").is_ok(), true); // -(-6h + 3m) = 5h57m
-        assert_eq!(d("-PT-6H+3M"), Ok(21_420_000));
+        assert!(d("P-6H3M").is_err());
+        assert_eq!(d("-PT-6H+3M"), Ok(21_420_000)); // -(-6h + 3m)
         assert_eq!(d("pt1m"), Ok(60_000));
         assert_eq!(d("PT0.5S"), Ok(500));
         // Short forms.
@@ -1025,7 +1053,18 @@ mod tests {
         assert_eq!(d("1h30m"), Ok(5_400_000));
         assert_eq!(d("7d"), Ok(604_800_000));
         assert_eq!(d("500ms"), Ok(500));
-        for bad in ["", "P", "PT", "P1H", "PT1D", "PT1.2345678901S", "5", "5x", "1 hour", "-5m"] {
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "P1H",
+            "PT1D",
+            "PT1.2345678901S",
+            "5",
+            "5x",
+            "1 hour",
+            "-5m",
+        ] {
             assert!(d(bad).is_err(), "{bad}");
         }
         assert!(d("PT0S").unwrap_err().contains("positive"));
@@ -1047,17 +1086,32 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[&TopicPartition::new("t", 0)], 5);
         let e = read_csv("h,t,0,9\n", "g").unwrap_err();
-        assert_eq!(e.message, "no row for group \"g\" (1 rows for other groups)");
+        assert_eq!(
+            e.message,
+            "no row for group \"g\" (1 rows for other groups)"
+        );
         assert_eq!(read_csv("\n\n", "g").unwrap_err().message, "no rows");
     }
 
     #[test]
     fn csv_errors_name_the_line() {
         let e = |text| read_csv(text, "g").unwrap_err().to_string();
-        assert_eq!(e("t,0,5\nt,x,5\n"), "line 2: partition \"x\" is not a partition number");
-        assert_eq!(e("t,0,5\n\nt,1,-3\n"), "line 3: offset \"-3\" is not an offset");
-        assert_eq!(e("t,0,5\ng,t,1,3\n"), "line 2: 4 fields, but earlier rows have 3");
-        assert_eq!(e("t,0\n"), "line 1: expected topic,partition,offset or group,topic,partition,offset, got 2 fields");
+        assert_eq!(
+            e("t,0,5\nt,x,5\n"),
+            "line 2: partition \"x\" is not a partition number"
+        );
+        assert_eq!(
+            e("t,0,5\n\nt,1,-3\n"),
+            "line 3: offset \"-3\" is not an offset"
+        );
+        assert_eq!(
+            e("t,0,5\ng,t,1,3\n"),
+            "line 2: 4 fields, but earlier rows have 3"
+        );
+        assert_eq!(
+            e("t,0\n"),
+            "line 1: expected topic,partition,offset or group,topic,partition,offset, got 2 fields"
+        );
         assert_eq!(e("t,0,5\nt,0,6\n"), "line 2: t-0 again (first on line 1)");
         assert_eq!(e(",0,5\n"), "line 1: empty topic");
     }
@@ -1084,7 +1138,10 @@ mod tests {
         ];
         let csv = write_csv(&steps);
         assert_eq!(csv, "t,0,4\n");
-        assert_eq!(read_csv(&csv, "any").unwrap()[&TopicPartition::new("t", 0)], 4);
+        assert_eq!(
+            read_csv(&csv, "any").unwrap()[&TopicPartition::new("t", 0)],
+            4
+        );
     }
 
     #[test]
@@ -1123,8 +1180,9 @@ mod tests {
     fn scan_errors_name_the_line_and_notice_a_cut_report() {
         let e = read_scan("{\"type\":\"summary\"}\nnot json\n").unwrap_err();
         assert_eq!(e.line, 2);
-        let e = read_scan("{\"type\":\"finding\",\"severity\":\"error\",\"kind\":\"crc_mismatch\"}\n")
-            .unwrap_err();
+        let e =
+            read_scan("{\"type\":\"finding\",\"severity\":\"error\",\"kind\":\"crc_mismatch\"}\n")
+                .unwrap_err();
         assert_eq!(e.to_string(), "line 1: finding without file");
         let s = read_scan("{\"type\":\"finding\",\"severity\":\"error\",\"kind\":\"crc_mismatch\",\"file\":\"/d/t-0/00000000000000000000.log\",\"offset\":5}\n").unwrap();
         assert!(!s.complete);
@@ -1150,7 +1208,9 @@ mod tests {
         m.insert(TopicPartition::new("t", 1), None);
         let s = Snapshot::new("g/1", "127.0.0.1:9092", 1_768_464_000_000, "reset", &m);
         let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join(default_snapshot_name("g/1", 1_768_464_000_123));
+        let p = tmp
+            .path()
+            .join(default_snapshot_name("g/1", 1_768_464_000_123));
         assert!(p.ends_with("offsets-g_1-20260115T080000.123Z.json"));
         s.write_new(&p).unwrap();
         // Never overwritten.
@@ -1162,16 +1222,21 @@ mod tests {
             back.wants(),
             vec![
                 (TopicPartition::new("t", 0), Want::Offset(5)),
-                (TopicPartition::new("t", 1), Want::Keep(Note::NoOffsetInSnapshot))
+                (
+                    TopicPartition::new("t", 1),
+                    Want::Keep(Note::NoOffsetInSnapshot)
+                )
             ]
         );
         let text = serde_json::to_string(&s).unwrap();
         assert!(Snapshot::parse(&text.replace("/1\"", "/9\""))
             .unwrap_err()
             .contains("format"));
-        assert!(Snapshot::parse(&text.replace("\"partition\":1", "\"partition\":0"))
-            .unwrap_err()
-            .contains("appears twice"));
+        assert!(
+            Snapshot::parse(&text.replace("\"partition\":1", "\"partition\":0"))
+                .unwrap_err()
+                .contains("appears twice")
+        );
         assert!(Snapshot::parse(&text.replace("\"group\"", "\"grp\"")).is_err());
     }
 }
