@@ -25,9 +25,9 @@ pub struct Member {
     pub member_id: String,
     pub client_id: String,
     pub host: String,
-    /// Partitions assigned to it (decoded from the consumer protocol; empty mid-rebalance or for
-    /// a protocol other than `consumer`).
-    pub assignment: Vec<TopicPartition>,
+    /// Partitions assigned to it, decoded from the consumer protocol; `None` when the broker
+    /// sent no assignment (mid-rebalance; Tansu never sends one) or bytes that are not one.
+    pub assignment: Option<Vec<TopicPartition>>,
 }
 
 /// A group's state, as DescribeGroups reports it.
@@ -153,10 +153,7 @@ impl GroupClient {
                 member_id: m.id().to_string(),
                 client_id: m.client_id().to_string(),
                 host: m.client_host().to_string(),
-                assignment: m
-                    .assignment()
-                    .and_then(decode_assignment)
-                    .unwrap_or_default(),
+                assignment: m.assignment().and_then(decode_assignment),
             })
             .collect();
         Ok(GroupState {
@@ -469,7 +466,7 @@ mod tests {
                     member_id: format!("m{i}"),
                     client_id: String::new(),
                     host: String::new(),
-                    assignment: vec![],
+                    assignment: None,
                 })
                 .collect(),
             found: true,

@@ -467,10 +467,12 @@ pub fn read_csv(text: &str, group: &str) -> Result<BTreeMap<TopicPartition, i64>
         let (g, topic, partition, offset) = match fields.as_slice() {
             [t, p, o] => (None, *t, *p, *o),
             [g, t, p, o] => (Some(*g), *t, *p, *o),
-            _ => return Err(err(format!(
+            _ => {
+                return Err(err(format!(
                 "expected topic,partition,offset or group,topic,partition,offset, got {} fields",
                 fields.len()
-            ))),
+            )))
+            }
         };
         if topic.is_empty() {
             return Err(err("empty topic".to_string()));

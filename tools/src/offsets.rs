@@ -262,9 +262,9 @@ fn group_json(g: &GroupState) -> Value {
             "member_id": m.member_id,
             "client_id": m.client_id,
             "host": m.host,
-            "assignment": m.assignment.iter()
+            "assignment": m.assignment.as_ref().map(|a| a.iter()
                 .map(|tp| json!({"topic": tp.topic, "partition": tp.partition}))
-                .collect::<Vec<_>>(),
+                .collect::<Vec<_>>()),
         })).collect::<Vec<_>>(),
     })
 }
@@ -287,17 +287,18 @@ fn group_text(g: &GroupState) -> Vec<String> {
         }
     )];
     for m in &g.members {
-        let parts: Vec<String> = m.assignment.iter().map(ToString::to_string).collect();
+        let parts = match &m.assignment {
+            None => "assignment not reported".to_string(),
+            Some(a) if a.is_empty() => "no partitions".to_string(),
+            Some(a) => a
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         v.push(format!(
-            "  member {} client {} host {}: {}",
-            m.member_id,
-            m.client_id,
-            m.host,
-            if parts.is_empty() {
-                "no partitions".to_string()
-            } else {
-                parts.join(", ")
-            }
+            "  member {} client {} host {}: {parts}",
+            m.member_id, m.client_id, m.host
         ));
     }
     v
@@ -403,7 +404,7 @@ fn describe(a: &DescribeArgs) -> Outcome {
         let g = client.describe()?;
         let mut tps: BTreeSet<TopicPartition> = client.committed_all()?.into_keys().collect();
         for m in &g.members {
-            tps.extend(m.assignment.iter().cloned());
+            tps.extend(m.assignment.iter().flatten().cloned());
         }
         let tps: Vec<TopicPartition> = tps.into_iter().collect();
         let committed = client.committed(&tps)?;
@@ -420,6 +421,7 @@ fn describe(a: &DescribeArgs) -> Outcome {
         .flat_map(|m| {
             m.assignment
                 .iter()
+                .flatten()
                 .map(move |tp| (tp, m.member_id.as_str()))
         })
         .collect();
@@ -797,7 +799,15 @@ fn apply(
     for s in steps {
         out.json(step_json(s));
         for n in s.notes.iter().filter(|n| n.is_warning()) {
-            eprintln!("drkit offsets {cmd}: warning: {}: {}", s.tp, n.message());
+            let to = s
+                .target
+                .map(|t| format!(" (target {t})"))
+                .unwrap_or_default();
+            eprintln!(
+                "drkit offsets {cmd}: warning: {}: {}{to}",
+                s.tp,
+                n.message()
+            );
         }
     }
     for l in plan_text(steps) {
