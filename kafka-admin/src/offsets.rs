@@ -264,6 +264,11 @@ pub fn plan_one(
                 Some(*offset)
             }
         },
+        // Restoring "no offset" over no offset is no change, not a warning.
+        Want::Keep(Note::NoOffsetInSnapshot) if committed.is_none() => {
+            notes.push(Note::Unchanged);
+            None
+        }
         Want::Keep(note) => {
             notes.push(note.clone());
             None
@@ -969,6 +974,20 @@ mod tests {
         assert!(step
             .notes
             .contains(&Note::ClampedToLogStart { requested: 40 }));
+    }
+
+    #[test]
+    fn restoring_no_offset_cannot_delete_one() {
+        let keep = Want::Keep(Note::NoOffsetInSnapshot);
+        assert_eq!(
+            target(&st(Some(8), 0, 10), keep.clone()),
+            (None, vec![Note::NoOffsetInSnapshot])
+        );
+        assert!(Note::NoOffsetInSnapshot.is_warning());
+        assert_eq!(
+            target(&st(None, 0, 10), keep),
+            (None, vec![Note::Unchanged])
+        );
     }
 
     #[test]
