@@ -15,6 +15,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
 use replay::kafka::Settings;
 
 use crate::offsets::TopicPartition;
@@ -76,6 +77,10 @@ pub enum GroupError {
         wanted: i64,
         got: Option<i64>,
     },
+    /// The broker refused the commit for a reason that means the group has members (Apache
+    /// Kafka's answer to a commit into an active group): nothing was committed.
+    #[error("the broker refused the commit because group {group:?} has active members ({code}): nothing was committed; stop its consumers first")]
+    CommitRejected { group: String, code: String },
     #[error("topic {0:?} does not exist")]
     UnknownTopic(String),
     #[error("{tp} does not exist (the topic has {partitions} partitions)")]
@@ -319,21 +324,15 @@ impl GroupClient {
 
     /// Commits `targets` only if, right now, the group is inactive and its committed offsets for
     /// every partition in `planned` are still what the plan (and the snapshot) saw; then reads
-    /// them back. The state check and the commit are two requests: a consumer starting between
-    /// them is not caught here, but its own join then reads the new offsets.
+    /// them back. The state check and the commit are still two requests: a consumer joining
+    /// between them makes Apache Kafka reject the commit (it takes generation -1 commits only
+    /// from an empty group); a broker that accepts it anyway leaves that consumer starting from
+    /// the new offsets.
     pub fn commit_checked(
         &self,
         planned: &BTreeMap<TopicPartition, Option<i64>>,
         targets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<(), GroupError> {
-        let g = self.describe()?;
-        if !g.is_inactive() {
-            return Err(GroupError::Active {
-                group: g.group,
-                state: g.state,
-                members: g.members.len(),
-            });
-        }
         let keys: Vec<TopicPartition> = planned.keys().cloned().collect();
         let now = self.committed(&keys)?;
         for (tp, was) in planned {
@@ -346,6 +345,15 @@ impl GroupClient {
                 });
             }
         }
+        // The state last: the one request between it and the commit is the commit.
+        let g = self.describe()?;
+        if !g.is_inactive() {
+            return Err(GroupError::Active {
+                group: g.group,
+                state: g.state,
+                members: g.members.len(),
+            });
+        }
         if targets.is_empty() {
             return Ok(());
         }
@@ -356,7 +364,13 @@ impl GroupClient {
         }
         self.consumer
             .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| self.err("commit", e))?;
+            .map_err(|e| match e.rdkafka_error_code() {
+                Some(code) if means_active_group(code) => GroupError::CommitRejected {
+                    group: self.group.clone(),
+                    code: format!("{code:?}"),
+                },
+                _ => self.err("commit", e),
+            })?;
         let keys: Vec<TopicPartition> = targets.keys().cloned().collect();
         let back = self.committed(&keys)?;
         for (tp, o) in targets {
@@ -371,6 +385,17 @@ impl GroupClient {
         }
         Ok(())
     }
+}
+
+/// Commit errors with which a broker says the group has members, so the commit was not applied.
+fn means_active_group(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::FencedInstanceId
+    )
 }
 
 /// Reads a consumer-protocol assignment (`ConsumerProtocolAssignment`, versions 0-3: int16
@@ -452,6 +477,15 @@ mod tests {
         let mut huge = assignment(&[("t", &[0])]);
         huge[9..13].copy_from_slice(&i32::MAX.to_be_bytes());
         assert_eq!(decode_assignment(&huge), None);
+    }
+
+    #[test]
+    fn commit_errors_that_mean_an_active_group() {
+        assert!(means_active_group(RDKafkaErrorCode::UnknownMemberId));
+        assert!(means_active_group(RDKafkaErrorCode::IllegalGeneration));
+        assert!(means_active_group(RDKafkaErrorCode::RebalanceInProgress));
+        assert!(!means_active_group(RDKafkaErrorCode::RequestTimedOut));
+        assert!(!means_active_group(RDKafkaErrorCode::NotCoordinator));
     }
 
     #[test]

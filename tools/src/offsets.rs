@@ -890,6 +890,14 @@ fn apply(
             out.json(summary);
             Outcome::Clean
         }
+        Err(e @ GroupError::CommitRejected { .. }) => {
+            let msg = e.to_string();
+            eprintln!("drkit offsets {cmd}: refused: {msg}");
+            out.text(&format!("refused: {msg}"));
+            summary["refused"] = Value::from(msg);
+            out.json(summary);
+            Outcome::Problems
+        }
         Err(e @ (GroupError::Active { .. } | GroupError::Changed { .. })) => {
             let msg = format!("{e} (checked right before the commit; nothing was committed)");
             eprintln!("drkit offsets {cmd}: refused: {msg}");
