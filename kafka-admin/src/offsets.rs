@@ -977,6 +977,52 @@ mod tests {
     }
 
     #[test]
+    fn clamp_always_lands_in_the_log_and_keeps_what_is_in_it() {
+        for start in 0..6 {
+            for end in start..12 {
+                for requested in -3..15 {
+                    let (t, note) = clamp(requested, start, end);
+                    assert!((start..=end).contains(&t));
+                    assert_eq!(
+                        note.is_none(),
+                        t == requested,
+                        "{requested} in {start}..={end}"
+                    );
+                }
+            }
+        }
+        assert_eq!(clamp(i64::MIN, 0, 0).0, 0);
+        assert_eq!(clamp(i64::MAX, 0, 0).0, 0);
+    }
+
+    #[test]
+    fn readers_never_panic_on_cut_or_garbled_input() {
+        let csv = "g,t,0,5\ng,t,1,7\nh,u-x,2,9\n";
+        let scan = "{\"type\":\"finding\",\"severity\":\"error\",\"kind\":\"crc_mismatch\",\"file\":\"/d/t-0/00000000000000000000.log\",\"offset\":5}\n{\"type\":\"summary\"}\n";
+        let snap = r#"{"format":"drkit-offsets-snapshot/1","group":"g","bootstrap":"b","taken_at":"x","command":"reset","partitions":[{"topic":"t","partition":0,"offset":null}]}"#;
+        for text in [csv, scan, snap] {
+            for cut in 0..=text.len() {
+                let Some(t) = text.get(..cut) else { continue };
+                let _ = read_csv(t, "g");
+                let _ = read_scan(t);
+                let _ = Snapshot::parse(t);
+                let _ = parse_datetime(t);
+                let _ = parse_duration(t);
+            }
+            for (i, _) in text.char_indices() {
+                for c in ['\u{0}', ',', '-', '"', '9', 'P', 'T', '\n'] {
+                    let mut t = text.to_string();
+                    t.replace_range(i..i + 1, &c.to_string());
+                    let _ = read_csv(&t, "g");
+                    let _ = read_scan(&t);
+                    let _ = Snapshot::parse(&t);
+                    let _ = parse_duration(&t);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn restoring_no_offset_cannot_delete_one() {
         let keep = Want::Keep(Note::NoOffsetInSnapshot);
         assert_eq!(
