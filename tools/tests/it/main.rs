@@ -7,6 +7,7 @@ mod corruption;
 mod gaps;
 mod kafka;
 mod live;
+mod offsets;
 mod real;
 mod replay;
 mod util;
