@@ -44,17 +44,17 @@ pub fn write(v: &Value, form: Canonical, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Object(map) => write_object(map.iter(), form, out),
+        Value::Object(map) => write_object(map.iter().map(|(k, v)| (k.as_str(), v)), form, out),
     }
 }
 
 /// Writes an object from its members (in the given order unless the form sorts them).
 pub fn write_object<'a>(
-    members: impl Iterator<Item = (&'a String, &'a Value)>,
+    members: impl Iterator<Item = (&'a str, &'a Value)>,
     form: Canonical,
     out: &mut String,
 ) {
-    let mut members: Vec<(&String, &Value)> = members.collect();
+    let mut members: Vec<(&str, &Value)> = members.collect();
     if form == Canonical::Sorted {
         members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
     }
@@ -73,7 +73,7 @@ pub fn write_object<'a>(
 /// The canonical text of an object (convenience for tests and callers holding a map).
 pub fn object_text(map: &Map<String, Value>, form: Canonical) -> String {
     let mut s = String::new();
-    write_object(map.iter(), form, &mut s);
+    write_object(map.iter().map(|(k, v)| (k.as_str(), v)), form, &mut s);
     s
 }
 

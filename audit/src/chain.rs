@@ -18,7 +18,9 @@
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::entry::Entry;
 
 use crate::canonical;
 use crate::scheme::{Link, Scheme};
@@ -133,7 +135,7 @@ impl Verifier {
     }
 
     /// Checks the next entry; returns its breaks (usually none).
-    pub fn push(&mut self, mut entry: Map<String, Value>, line: Option<u64>) -> Vec<Break> {
+    pub fn push(&mut self, mut entry: Entry, line: Option<u64>) -> Vec<Break> {
         self.rows += 1;
         let row = self.rows;
         for f in &self.scheme.js_time_fields {
@@ -296,19 +298,19 @@ impl Verifier {
         )
     }
 
-    fn digest(&mut self, entry: &Map<String, Value>, prev: &str) -> String {
+    fn digest(&mut self, entry: &Entry, prev: &str) -> String {
         let s = &self.scheme;
         self.text.clear();
         let prev_value = Value::String(prev.to_string());
         let embedded =
-            |name: &String| s.link == Link::Embedded && s.prev_field.as_ref() == Some(name);
+            |name: &str| s.link == Link::Embedded && s.prev_field.as_deref() == Some(name);
         match &s.fields {
             Some(fields) => {
                 let members = fields.iter().filter_map(|f| {
                     if embedded(f) {
-                        Some((f, &prev_value))
+                        Some((f.as_str(), &prev_value))
                     } else {
-                        entry.get(f).map(|v| (f, v))
+                        entry.get(f).map(|v| (f.as_str(), v))
                     }
                 });
                 canonical::write_object(members, s.canonical, &mut self.text);
@@ -316,7 +318,7 @@ impl Verifier {
             None => {
                 let members = entry
                     .iter()
-                    .filter(|(k, _)| **k != s.hash_field && !s.exclude.contains(k))
+                    .filter(|(k, _)| *k != s.hash_field && !s.exclude.iter().any(|x| x == k))
                     .map(|(k, v)| {
                         if embedded(k) {
                             (k, &prev_value)
@@ -401,7 +403,7 @@ fn js_date_utc(s: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::scheme::Digest;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn file_scheme() -> Scheme {
         Scheme::preset("ms5-file", None).unwrap()
@@ -437,7 +439,7 @@ mod tests {
         let mut v = Verifier::new(scheme, anchor);
         let mut all = vec![];
         for e in entries {
-            all.extend(v.push(e, None));
+            all.extend(v.push(e.into(), None));
         }
         let (tail, s) = v.finish();
         all.extend(tail);

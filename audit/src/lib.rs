@@ -18,6 +18,7 @@
 
 pub mod canonical;
 pub mod chain;
+pub mod entry;
 pub mod pgrows;
 pub mod scheme;
 pub mod source;

@@ -18,7 +18,11 @@
 //! ```
 
 use chrono::{DateTime, NaiveDate, TimeDelta};
-use serde_json::{Map, Number, Value};
+use std::sync::Arc;
+
+use serde_json::{Number, Value};
+
+use crate::entry::Entry;
 
 /// How one column's binary field becomes a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,18 +201,15 @@ fn timestamp(us: i64, zone: &str) -> String {
 }
 
 /// Decodes one row's fields into an object, columns in table order.
-pub fn row(
-    columns: &[(String, Decode)],
-    fields: &[Option<&[u8]>],
-) -> Result<Map<String, Value>, BadField> {
-    let mut m = Map::with_capacity(columns.len());
+pub fn row(columns: &[(Arc<str>, Decode)], fields: &[Option<&[u8]>]) -> Result<Entry, BadField> {
+    let mut m = Vec::with_capacity(columns.len());
     for ((name, d), f) in columns.iter().zip(fields) {
-        m.insert(
+        m.push((
             name.clone(),
             decode(*d, *f).map_err(|BadField(e)| BadField(format!("column {name}: {e}")))?,
-        );
+        ));
     }
-    Ok(m)
+    Ok(Entry(m))
 }
 
 #[cfg(test)]

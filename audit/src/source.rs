@@ -5,12 +5,14 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use replay::gaps_sql::{self, quote_ident, GapsSqlError, TableName};
 use serde_json::{Map, Value};
 
 use crate::chain::{Break, Verifier};
+use crate::entry::Entry;
 use crate::pgrows::{self, BadField, Decode};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,10 @@ pub fn read_jsonl(
             continue;
         }
         match serde_json::from_str::<Map<String, Value>>(text) {
-            Ok(entry) => v.push(entry, Some(n)).into_iter().for_each(&mut *on_break),
+            Ok(entry) => v
+                .push(entry.into(), Some(n))
+                .into_iter()
+                .for_each(&mut *on_break),
             Err(e) => on_break(v.malformed(
                 Some(n),
                 format!("{}: line {n} is not a JSON object: {e}", path.display()),
@@ -81,7 +86,7 @@ pub async fn stream_table(
     url: &str,
     table: &str,
     key: &str,
-    each: &mut dyn FnMut(u64, Result<Map<String, Value>, String>),
+    each: &mut dyn FnMut(u64, Result<Entry, String>),
 ) -> Result<(), SourceError> {
     let db = |e: GapsSqlError| SourceError::Db(e.to_string());
     let query = |what: &'static str| move |source| db(GapsSqlError::Query { what, source });
@@ -97,7 +102,7 @@ pub async fn stream_table(
         .start()
         .await
         .map_err(query("starting a read-only transaction"))?;
-    let columns: Vec<(String, Decode)> = tx
+    let columns: Vec<(Arc<str>, Decode)> = tx
         .query(
             "SELECT attname::text, atttypid::regtype::text FROM pg_attribute \
              WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
@@ -108,7 +113,7 @@ pub async fn stream_table(
         .iter()
         .map(|r| {
             let (name, ty): (String, String) = (r.get(0), r.get(1));
-            (name, Decode::for_type(&ty))
+            (Arc::from(name), Decode::for_type(&ty))
         })
         .collect();
     let select: Vec<String> = columns

@@ -446,7 +446,7 @@ fn table_rows_decode_exactly_like_row_to_json() {
         &url,
         "t",
         "k",
-        &mut |_, row| got.push(row.unwrap()),
+        &mut |_, row| got.push(row.unwrap().to_map()),
     ))
     .unwrap();
     assert_eq!(got.len(), 3);
