@@ -79,6 +79,15 @@ pub fn object_text(map: &Map<String, Value>, form: Canonical) -> String {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    // Most strings need no escape at all; this test has no early exit, so it vectorises.
+    let plain = !s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Runs of characters that need no escape are copied whole: most strings are one run.
     let mut rest = s;
     // The characters to escape are all ASCII, so a byte scan finds them at char boundaries.

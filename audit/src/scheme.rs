@@ -57,13 +57,15 @@ impl Digest {
                 m.finalize().into_bytes().to_vec()
             }
         };
-        let mut s = String::with_capacity(64);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = Vec::with_capacity(64);
         for b in bytes {
             for nibble in [b >> 4, b & 15] {
-                s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('?'));
+                s.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
             }
         }
-        s
+        // Only ASCII hex digits were pushed.
+        String::from_utf8(s).unwrap_or_default()
     }
 }
 
