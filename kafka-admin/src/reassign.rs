@@ -306,11 +306,13 @@ pub fn default_rollback(plan: &Path) -> PathBuf {
     plan.with_file_name(name)
 }
 
-/// Plan partitions with their current replicas; checks the plan against the cluster.
+/// The plan, the moves in progress for its partitions, and their current replicas (for a
+/// partition being moved, the replicas it is moving from: Metadata lists the replicas being
+/// added too); checks the plan against the cluster.
 fn plan_and_cluster(
     admin: &mut Admin,
     path: &Path,
-) -> Result<(Plan, Vec<PartitionState>, Assignment), ReassignError> {
+) -> Result<(Plan, BTreeMap<TopicPartition, Ongoing>, Assignment), ReassignError> {
     let plan = read_plan(path)?;
     let topics: Vec<String> = plan
         .partitions
@@ -320,16 +322,29 @@ fn plan_and_cluster(
         .into_iter()
         .collect();
     let (brokers, parts) = topics::assignment_of(admin, &topics)?;
+    let ongoing = list_ongoing(admin, Some(&plan_partitions(&plan)))?;
     let current: Assignment = parts
         .iter()
-        .map(|p| ((p.topic.clone(), p.partition), p.replicas.clone()))
+        .map(|p| {
+            let tp = (p.topic.clone(), p.partition);
+            let replicas = match ongoing.get(&tp) {
+                Some(o) => p
+                    .replicas
+                    .iter()
+                    .filter(|b| !o.adding.contains(b))
+                    .copied()
+                    .collect(),
+                None => p.replicas.clone(),
+            };
+            (tp, replicas)
+        })
         .collect();
     plan.check_against(&current, &brokers)
         .map_err(|source| ReassignError::Plan {
             path: path.display().to_string(),
             source,
         })?;
-    Ok((plan, parts, current))
+    Ok((plan, ongoing, current))
 }
 
 fn plan_partitions(plan: &Plan) -> BTreeSet<TopicPartition> {
@@ -374,7 +389,7 @@ pub fn execute(
     opts: &ExecuteOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ExecuteReport, ReassignError> {
-    let (plan, _, current) = plan_and_cluster(admin, &opts.plan)?;
+    let (plan, ongoing, current) = plan_and_cluster(admin, &opts.plan)?;
     let jpath = journal::journal_path(&opts.plan);
     let before = JournalState::fold(&journal::read(&jpath)?);
     if let Some(p) = &before.plan {
@@ -387,7 +402,6 @@ pub fn execute(
         }
     }
     let all = plan_partitions(&plan);
-    let ongoing = list_ongoing(admin, Some(&all))?;
     let actions = classify(&plan, &before, &ongoing, &current)?;
 
     let mut journal = Journal::open(&jpath)?;

@@ -197,7 +197,7 @@ impl Journal {
     /// Opens (creating if needed) the journal and reads what is there.
     pub fn open(path: &Path) -> Result<Journal, ReassignError> {
         let entries = read(path)?;
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
