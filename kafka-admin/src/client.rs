@@ -271,6 +271,13 @@ impl Connection {
         self.exchange::<R>(req, version)
     }
 
+    /// Sends `req` at `version` without checking what the broker advertised: for brokers whose
+    /// ApiVersions answer is incomplete. A broker that does not implement the request closes the
+    /// connection, which is reported as [`ClientError::Closed`].
+    pub fn send_at<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, ClientError> {
+        self.exchange::<R>(req, version)
+    }
+
     /// A broker error for `api`, with this connection's address.
     pub fn broker_error(&self, api: i16, code: i16, message: Option<&StrBytes>) -> ClientError {
         ClientError::Broker {

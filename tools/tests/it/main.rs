@@ -8,4 +8,5 @@ mod kafka;
 mod live;
 mod real;
 mod replay;
+mod topics;
 mod util;
