@@ -7,6 +7,7 @@ mod gaps;
 mod kafka;
 mod live;
 mod real;
+mod reassign_exec;
 mod replay;
 mod topics;
 mod util;
