@@ -19,8 +19,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, MetadataRequest, MetadataResponse,
-    RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use replay::kafka::Settings;
@@ -274,7 +273,11 @@ impl Connection {
     /// Sends `req` at `version` without checking what the broker advertised: for brokers whose
     /// ApiVersions answer is incomplete. A broker that does not implement the request closes the
     /// connection, which is reported as [`ClientError::Closed`].
-    pub fn send_at<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, ClientError> {
+    pub fn send_at<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
         self.exchange::<R>(req, version)
     }
 
@@ -310,7 +313,9 @@ impl Connection {
         req.encode(&mut buf, version)
             .map_err(|e| proto(format!("request v{version}: {e}")))?;
         let len = u32::try_from(buf.len() - 4).map_err(|_| proto("request too large".into()))?;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
+        if let Some(prefix) = buf.get_mut(..4) {
+            prefix.copy_from_slice(&len.to_be_bytes());
+        }
         self.stream
             .write_all(&buf)
             .map_err(|e| self.io_error(&api, version, e))?;
@@ -341,7 +346,8 @@ impl Connection {
                 header.correlation_id
             )));
         }
-        R::Response::decode(&mut body, version).map_err(|e| proto(format!("response v{version}: {e}")))
+        R::Response::decode(&mut body, version)
+            .map_err(|e| proto(format!("response v{version}: {e}")))
     }
 
     fn io_error(&self, api: &str, version: i16, e: std::io::Error) -> ClientError {
@@ -425,9 +431,8 @@ impl Admin {
             .with_topics(topics.map(|ts| {
                 ts.iter()
                     .map(|t| {
-                        MetadataRequestTopic::default().with_name(Some(TopicName(
-                            StrBytes::from_string(t.clone()),
-                        )))
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
                     })
                     .collect()
             }))
@@ -482,7 +487,10 @@ impl Admin {
     /// Sends to broker `id` (broker configs, partition leaders).
     pub fn send_to<R: Request>(&mut self, id: i32, req: &R) -> Result<R::Response, ClientError> {
         if !self.conns.contains_key(&id) {
-            let info = self.brokers.get(&id).ok_or(ClientError::UnknownBroker(id))?;
+            let info = self
+                .brokers
+                .get(&id)
+                .ok_or(ClientError::UnknownBroker(id))?;
             let conn = Connection::open(&info.addr(), &self.cfg)?;
             self.conns.insert(id, conn);
         }
@@ -529,7 +537,11 @@ mod tests {
     fn config_refuses_tls_and_sasl_and_reports_unused_settings() {
         let (cfg, ignored) = ClientConfig::new(
             "a:9092, b:9093",
-            &settings(&[("client.id", "x"), ("request.timeout.ms", "500"), ("linger.ms", "5")]),
+            &settings(&[
+                ("client.id", "x"),
+                ("request.timeout.ms", "500"),
+                ("linger.ms", "5"),
+            ]),
         )
         .unwrap();
         assert_eq!(cfg.bootstrap, vec!["a:9092", "b:9093"]);

@@ -239,11 +239,25 @@ pub struct ExecuteOptions {
 /// What is happening, for a progress line (the library never prints).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
-    Resuming { journal: PathBuf },
-    RollbackWritten { path: PathBuf },
-    ThrottlesSet { rate: u64, configs: usize },
-    BatchSubmitted { batch: usize, batches: usize, partitions: usize },
-    Waiting { batch: usize, moving: usize },
+    Resuming {
+        journal: PathBuf,
+    },
+    RollbackWritten {
+        path: PathBuf,
+    },
+    ThrottlesSet {
+        rate: u64,
+        configs: usize,
+    },
+    BatchSubmitted {
+        batch: usize,
+        batches: usize,
+        partitions: usize,
+    },
+    Waiting {
+        batch: usize,
+        moving: usize,
+    },
 }
 
 impl std::fmt::Display for Progress {
@@ -262,7 +276,10 @@ impl std::fmt::Display for Progress {
                 batch,
                 batches,
                 partitions,
-            } => write!(f, "batch {batch}/{batches}: {partitions} partitions submitted"),
+            } => write!(
+                f,
+                "batch {batch}/{batches}: {partitions} partitions submitted"
+            ),
             Progress::Waiting { batch, moving } => {
                 write!(f, "batch {batch}: {moving} partitions still moving")
             }
@@ -295,7 +312,10 @@ pub struct ExecuteReport {
 
 impl ExecuteReport {
     pub fn failed(&self) -> usize {
-        self.partitions.iter().filter(|p| p.status == "failed").count()
+        self.partitions
+            .iter()
+            .filter(|p| p.status == "failed")
+            .count()
     }
 }
 
@@ -469,7 +489,11 @@ pub fn execute(
         .filter(|_| !state.throttles_restored)
         .map(|t| t.0);
     if let Some(rate) = opts.throttle.filter(|_| !moves.is_empty()) {
-        let changes = match state.throttles.as_ref().filter(|_| !state.throttles_restored) {
+        let changes = match state
+            .throttles
+            .as_ref()
+            .filter(|_| !state.throttles_restored)
+        {
             // Resumed: the previous values are the journal's, never re-read (they are ours now).
             Some((old, changes)) => {
                 let mut changes = changes.clone();
@@ -551,7 +575,11 @@ pub fn execute(
                 ok: error.is_none(),
                 error: error.clone(),
             })?;
-            let status = if error.is_none() { "submitted" } else { "failed" };
+            let status = if error.is_none() {
+                "submitted"
+            } else {
+                "failed"
+            };
             results.insert(tp.clone(), (status.to_string(), Some(batch), error));
         }
         progress(Progress::BatchSubmitted {
@@ -611,7 +639,11 @@ fn alter_reassignments(
         by_topic.entry(t.clone()).or_default().push(
             ReassignablePartition::default()
                 .with_partition_index(*p)
-                .with_replicas(replicas.as_ref().map(|r| r.iter().map(|&b| BrokerId(b)).collect())),
+                .with_replicas(
+                    replicas
+                        .as_ref()
+                        .map(|r| r.iter().map(|&b| BrokerId(b)).collect()),
+                ),
         );
     }
     let req = AlterPartitionReassignmentsRequest::default()
@@ -687,7 +719,10 @@ pub enum Status {
     /// Replicas are the target, all in sync, nothing moving.
     Done,
     /// The controller is still moving it.
-    InProgress { adding: Vec<i32>, removing: Vec<i32> },
+    InProgress {
+        adding: Vec<i32>,
+        removing: Vec<i32>,
+    },
     /// Replicas are the target but some are not in sync yet.
     NotInSync { missing: Vec<i32> },
     /// Not moving and not at the target: never submitted, rejected, or cancelled.
@@ -953,10 +988,8 @@ pub fn cancel(admin: &mut Admin, plan_path: &Path) -> Result<CancelReport, Reass
     };
     let mut partitions = vec![];
     if !moving.is_empty() {
-        let answers = alter_reassignments(
-            admin,
-            moving.iter().map(|tp| (tp.clone(), None)).collect(),
-        )?;
+        let answers =
+            alter_reassignments(admin, moving.iter().map(|tp| (tp.clone(), None)).collect())?;
         for tp in &moving {
             let error = answers
                 .get(tp)
@@ -1014,9 +1047,13 @@ mod tests {
         {"topic":"t","partition":2,"replicas":[1,2]}]}"#;
 
     fn current() -> Assignment {
-        [(tp("t", 0), vec![1, 2]), (tp("t", 1), vec![2, 1]), (tp("t", 2), vec![1, 2])]
-            .into_iter()
-            .collect()
+        [
+            (tp("t", 0), vec![1, 2]),
+            (tp("t", 1), vec![2, 1]),
+            (tp("t", 2), vec![1, 2]),
+        ]
+        .into_iter()
+        .collect()
     }
 
     #[test]
@@ -1056,7 +1093,10 @@ mod tests {
         .collect();
         let e = classify(&p, &state, &foreign, &current()).unwrap_err();
         assert!(e.is_refusal());
-        assert!(e.to_string().contains("t-1 is being moved to {2, 4}"), "{e}");
+        assert!(
+            e.to_string().contains("t-1 is being moved to {2, 4}"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1084,7 +1124,10 @@ mod tests {
             log_end: None,
             error: None,
         };
-        assert_eq!(status(&[3, 2], Some(&m(vec![3, 2], vec![2, 3], Some(2))), None), Status::Done);
+        assert_eq!(
+            status(&[3, 2], Some(&m(vec![3, 2], vec![2, 3], Some(2))), None),
+            Status::Done
+        );
         assert_eq!(
             status(&[3, 2], Some(&m(vec![3, 2], vec![2], Some(2))), None),
             Status::NotInSync { missing: vec![3] }
@@ -1100,7 +1143,11 @@ mod tests {
             removing: vec![1],
         };
         assert!(matches!(
-            status(&[3, 2], Some(&m(vec![3, 2, 1], vec![2, 1], Some(1))), Some(&o)),
+            status(
+                &[3, 2],
+                Some(&m(vec![3, 2, 1], vec![2, 1], Some(1))),
+                Some(&o)
+            ),
             Status::InProgress { .. }
         ));
         assert_eq!(

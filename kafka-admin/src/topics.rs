@@ -107,13 +107,20 @@ pub fn assignment_of(
 ) -> Result<(BTreeSet<i32>, Vec<PartitionState>), ClientError> {
     let meta = admin.metadata(Some(topics))?;
     // A missing topic is left out here: the plan check reports it with the plan's partition.
-    Ok((admin.brokers().keys().copied().collect(), known_partitions(&meta)))
+    Ok((
+        admin.brokers().keys().copied().collect(),
+        known_partitions(&meta),
+    ))
 }
 
 fn known_partitions(meta: &MetadataResponse) -> Vec<PartitionState> {
     let mut out = vec![];
     for t in meta.topics.iter().filter(|t| t.error_code == 0) {
-        let topic = t.name.as_ref().map(|n| n.0.as_str().to_string()).unwrap_or_default();
+        let topic = t
+            .name
+            .as_ref()
+            .map(|n| n.0.as_str().to_string())
+            .unwrap_or_default();
         for p in &t.partitions {
             out.push(state_of(&topic, p));
         }
@@ -150,7 +157,11 @@ pub fn partitions_from_metadata(
 ) -> Result<Vec<PartitionState>, ClientError> {
     let mut out = vec![];
     for t in &meta.topics {
-        let topic = t.name.as_ref().map(|n| n.0.as_str().to_string()).unwrap_or_default();
+        let topic = t
+            .name
+            .as_ref()
+            .map(|n| n.0.as_str().to_string())
+            .unwrap_or_default();
         if t.error_code != 0 {
             return Err(ClientError::Broker {
                 addr: admin.addr_of(admin.controller().unwrap_or(-1)),
@@ -167,6 +178,9 @@ pub fn partitions_from_metadata(
     Ok(out)
 }
 
+/// Log start, log end, and why they could not be read.
+type LogRange = (Option<i64>, Option<i64>, Option<String>);
+
 /// Earliest and latest offsets, one ListOffsets per leader and per end (Kafka refuses a
 /// partition twice in one request). A leader that cannot answer marks its partitions' `error`
 /// and the others go on.
@@ -182,8 +196,7 @@ fn read_log_ranges(admin: &mut Admin, parts: &mut [PartitionState]) -> Result<()
                 .push(p.partition);
         }
     }
-    let mut found: BTreeMap<(String, i32), (Option<i64>, Option<i64>, Option<String>)> =
-        BTreeMap::new();
+    let mut found: BTreeMap<(String, i32), LogRange> = BTreeMap::new();
     for (leader, topics) in by_leader {
         for (ts, is_start) in [(-2i64, true), (-1i64, false)] {
             let req = ListOffsetsRequest::default()

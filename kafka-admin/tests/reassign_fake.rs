@@ -104,8 +104,10 @@ fn execute_then_verify_sets_throttles_and_puts_back_what_was_there() {
     let mut a = admin(&fake);
 
     let mut seen = vec![];
-    let r = reassign::execute(&mut a, &opts(&plan, Some(1000), None), &mut |p| seen.push(p))
-        .unwrap();
+    let r = reassign::execute(&mut a, &opts(&plan, Some(1000), None), &mut |p| {
+        seen.push(p)
+    })
+    .unwrap();
     assert_eq!(
         statuses(&r),
         vec![
@@ -135,14 +137,25 @@ fn execute_then_verify_sets_throttles_and_puts_back_what_was_there() {
     );
     fake.with(|s| {
         for b in ["1", "2", "3", "4"] {
-            assert_eq!(s.config(4, b, LEADER_RATE).as_deref(), Some("1000"), "broker {b}");
-            assert_eq!(s.config(4, b, FOLLOWER_RATE).as_deref(), Some("1000"), "broker {b}");
+            assert_eq!(
+                s.config(4, b, LEADER_RATE).as_deref(),
+                Some("1000"),
+                "broker {b}"
+            );
+            assert_eq!(
+                s.config(4, b, FOLLOWER_RATE).as_deref(),
+                Some("1000"),
+                "broker {b}"
+            );
         }
         assert_eq!(
             s.config(2, "t", LEADER_REPLICAS).as_deref(),
             Some("9:9,0:1,0:2,1:2,1:1")
         );
-        assert_eq!(s.config(2, "t", FOLLOWER_REPLICAS).as_deref(), Some("0:3,1:4"));
+        assert_eq!(
+            s.config(2, "t", FOLLOWER_REPLICAS).as_deref(),
+            Some("0:3,1:4")
+        );
     });
 
     // Still moving: not done, throttles stay.
@@ -154,14 +167,20 @@ fn execute_then_verify_sets_throttles_and_puts_back_what_was_there() {
     ));
     assert_eq!(v.partitions[2].status, Status::Done);
     assert_eq!(v.throttles_restored, 0);
-    assert_eq!(fake.with(|s| s.config(4, "3", LEADER_RATE)).as_deref(), Some("1000"));
+    assert_eq!(
+        fake.with(|s| s.config(4, "3", LEADER_RATE)).as_deref(),
+        Some("1000")
+    );
 
     fake.with(|s| s.complete_all());
     let v = reassign::verify(&mut a, &plan).unwrap();
     assert!(v.done() && v.clean(), "{v:?}");
     // t-1's leader (2) stayed a replica, so the preferred one (4) had to be elected.
     assert_eq!(v.elections.len(), 1);
-    assert_eq!((v.elections[0].partition, &v.elections[0].error), (1, &None));
+    assert_eq!(
+        (v.elections[0].partition, &v.elections[0].error),
+        (1, &None)
+    );
     assert_eq!(fake.with(|s| s.partition("t", 1).leader), 4);
     assert_eq!(v.throttles_restored, 10);
     fake.with(|s| {
@@ -197,9 +216,15 @@ fn a_rejected_partition_is_reported_and_a_rerun_submits_only_it() {
     let r = reassign::execute(&mut a, &opts(&plan, None, None), &mut |_| {}).unwrap();
     assert_eq!(r.failed(), 1);
     let bad = &r.partitions[1];
-    assert_eq!((bad.topic.as_str(), bad.partition, bad.status.as_str()), ("t", 1, "failed"));
+    assert_eq!(
+        (bad.topic.as_str(), bad.partition, bad.status.as_str()),
+        ("t", 1, "failed")
+    );
     assert!(
-        bad.error.as_deref().unwrap().contains("InvalidReplicaAssignment"),
+        bad.error
+            .as_deref()
+            .unwrap()
+            .contains("InvalidReplicaAssignment"),
         "{bad:?}"
     );
     assert_eq!(r.partitions[0].status, "submitted");
@@ -268,7 +293,10 @@ fn a_run_that_dies_between_batches_resumes_from_the_journal() {
         ]
     );
     // The previous throttle values were not read again (they are drkit's own now).
-    assert_eq!(fake.with(|s| s.counts.get(&32).copied().unwrap_or(0)), describes);
+    assert_eq!(
+        fake.with(|s| s.counts.get(&32).copied().unwrap_or(0)),
+        describes
+    );
     let entries = journal_entries(&plan);
     assert_eq!(
         entries
@@ -360,7 +388,10 @@ fn a_partition_moving_elsewhere_refuses_the_run_before_anything_is_written() {
     let mut a = admin(&fake);
     let e = reassign::execute(&mut a, &opts(&plan, Some(1), None), &mut |_| {}).unwrap_err();
     assert!(e.is_refusal(), "{e}");
-    assert!(e.to_string().contains("t-1 is being moved to {1, 3}"), "{e}");
+    assert!(
+        e.to_string().contains("t-1 is being moved to {1, 3}"),
+        "{e}"
+    );
     assert!(!journal::journal_path(&plan).exists());
     assert!(!reassign::default_rollback(&plan).exists());
     assert!(fake.with(|s| s.alters().is_empty() && s.config_ops().is_empty()));
@@ -480,5 +511,8 @@ fn an_api_the_broker_does_not_offer_is_a_clear_error() {
     let fake = FakeCluster::start(st);
     let mut a = admin(&fake);
     let e = reassign::list(&mut a).unwrap_err().to_string();
-    assert!(e.contains("does not support ListPartitionReassignments"), "{e}");
+    assert!(
+        e.contains("does not support ListPartitionReassignments"),
+        "{e}"
+    );
 }

@@ -115,7 +115,15 @@ fn describe(a: DescribeArgs) -> Outcome {
     let errors = parts.iter().filter(|p| p.error.is_some()).count();
     let out = std::io::stdout();
     let mut out = out.lock();
-    let r = print(&mut out, &shown, &a, parts.len(), under, unavailable, errors);
+    let r = print(
+        &mut out,
+        &shown,
+        &a,
+        parts.len(),
+        under,
+        unavailable,
+        errors,
+    );
     if let Err(e) = r.and_then(|_| out.flush()) {
         if !is_broken_pipe(&e) {
             eprintln!("drkit {cmd}: {e}");
@@ -188,7 +196,14 @@ fn print(
                 out,
                 &format!(
                     "{:<tw$}  {:>9}  {:>6}  {:<12}  {:<12}  {:<8}  {:>10}  {:>10}  NOTE",
-                    "TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "OFFLINE", "LOG-START", "LOG-END"
+                    "TOPIC",
+                    "PARTITION",
+                    "LEADER",
+                    "REPLICAS",
+                    "ISR",
+                    "OFFLINE",
+                    "LOG-START",
+                    "LOG-END"
                 ),
             )?;
             for p in shown {
@@ -202,22 +217,23 @@ fn print(
                 if let Some(e) = &p.error {
                     note.push(e.clone());
                 }
-                line(
-                    out,
-                    &format!(
-                        "{:<tw$}  {:>9}  {:>6}  {:<12}  {:<12}  {:<8}  {:>10}  {:>10}  {}",
-                        p.topic,
-                        p.partition,
-                        opt(p.leader),
-                        list(&p.replicas),
-                        list(&p.isr),
-                        if p.offline.is_empty() { "-".into() } else { list(&p.offline) },
-                        opt(p.log_start),
-                        opt(p.log_end),
-                        note.join("; ")
-                    )
-                    .trim_end(),
-                )?;
+                let row = format!(
+                    "{:<tw$}  {:>9}  {:>6}  {:<12}  {:<12}  {:<8}  {:>10}  {:>10}  {}",
+                    p.topic,
+                    p.partition,
+                    opt(p.leader),
+                    list(&p.replicas),
+                    list(&p.isr),
+                    if p.offline.is_empty() {
+                        "-".into()
+                    } else {
+                        list(&p.offline)
+                    },
+                    opt(p.log_start),
+                    opt(p.log_end),
+                    note.join("; ")
+                );
+                line(out, row.trim_end())?;
             }
             line(
                 out,

@@ -57,11 +57,20 @@ impl JournalPartition {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Entry {
     /// The plan this journal belongs to (its partitions and targets, in plan order).
-    Started { plan: Plan },
-    RollbackWritten { path: String },
+    Started {
+        plan: Plan,
+    },
+    RollbackWritten {
+        path: String,
+    },
     /// Written before the throttles are set: the values found before drkit changed anything.
-    ThrottlesPlanned { rate: u64, changes: Vec<ConfigChange> },
-    ThrottlesSet { rate: u64 },
+    ThrottlesPlanned {
+        rate: u64,
+        changes: Vec<ConfigChange>,
+    },
+    ThrottlesSet {
+        rate: u64,
+    },
     /// Written before AlterPartitionReassignments is sent.
     BatchSubmitted {
         batch: usize,
@@ -73,8 +82,12 @@ pub enum Entry {
         ok: bool,
         error: Option<String>,
     },
-    Cancelled { partitions: Vec<JournalPartition> },
-    LeadersElected { partitions: Vec<JournalPartition> },
+    Cancelled {
+        partitions: Vec<JournalPartition>,
+    },
+    LeadersElected {
+        partitions: Vec<JournalPartition>,
+    },
     ThrottlesRestored,
 }
 
@@ -288,7 +301,12 @@ mod tests {
         assert_eq!(read(&p).unwrap(), vec![Entry::ThrottlesRestored]);
         let mut j = Journal::open(&p).unwrap();
         j.append(Entry::ThrottlesRestored).unwrap();
-        assert_eq!(read(&p).unwrap().len(), 2, "{}", std::fs::read_to_string(&p).unwrap());
+        assert_eq!(
+            read(&p).unwrap().len(),
+            2,
+            "{}",
+            std::fs::read_to_string(&p).unwrap()
+        );
         std::fs::write(&p, "nonsense\n{\"event\":\"throttles_restored\"}\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");

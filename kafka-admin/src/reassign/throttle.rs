@@ -161,7 +161,9 @@ pub fn read_previous(
                 .with_resource_type(rtype)
                 .with_resource_name(StrBytes::from_string(n.clone()))
                 .with_configuration_keys(Some(
-                    ks.iter().map(|k| StrBytes::from_string(k.clone())).collect(),
+                    ks.iter()
+                        .map(|k| StrBytes::from_string(k.clone()))
+                        .collect(),
                 )),
         ]);
         let resp = send(admin, &r, &n, &req)?;
@@ -302,11 +304,19 @@ mod tests {
         assert_eq!(keys.len(), 4 * 2 + 2);
         let prev: BTreeMap<_, _> = [
             (
-                ("broker".to_string(), "1".to_string(), LEADER_RATE.to_string()),
+                (
+                    "broker".to_string(),
+                    "1".to_string(),
+                    LEADER_RATE.to_string(),
+                ),
                 "5000".to_string(),
             ),
             (
-                ("topic".to_string(), "t".to_string(), LEADER_REPLICAS.to_string()),
+                (
+                    "topic".to_string(),
+                    "t".to_string(),
+                    LEADER_REPLICAS.to_string(),
+                ),
                 "7:9,0:1".to_string(),
             ),
         ]
@@ -320,7 +330,10 @@ mod tests {
                 .clone()
         };
         let b1 = get("broker", "1", LEADER_RATE);
-        assert_eq!((b1.previous.as_deref(), b1.value.as_str()), (Some("5000"), "1000"));
+        assert_eq!(
+            (b1.previous.as_deref(), b1.value.as_str()),
+            (Some("5000"), "1000")
+        );
         assert_eq!(get("broker", "4", FOLLOWER_RATE).previous, None);
         let l = get("topic", "t", LEADER_REPLICAS);
         assert_eq!(l.value, "7:9,0:1,0:2,1:2,1:1");

@@ -217,7 +217,8 @@ fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
             return;
         }
         let mut body = Bytes::from(body);
-        let header = kafka_protocol::protocol::decode_request_header_from_buffer(&mut body).unwrap();
+        let header =
+            kafka_protocol::protocol::decode_request_header_from_buffer(&mut body).unwrap();
         let key = header.request_api_key;
         let version = header.request_api_version;
         let answer = {
@@ -318,8 +319,7 @@ fn answer(st: &mut FakeState, key: i16, v: i16, body: &mut Bytes, addr: &str) ->
                             ps.iter()
                                 .enumerate()
                                 .map(|(i, p)| {
-                                    let ids =
-                                        |v: &[i32]| v.iter().map(|&b| BrokerId(b)).collect();
+                                    let ids = |v: &[i32]| v.iter().map(|&b| BrokerId(b)).collect();
                                     MetadataResponsePartition::default()
                                         .with_partition_index(i as i32)
                                         .with_error_code(if p.leader < 0 { 5 } else { 0 })
@@ -462,7 +462,10 @@ fn answer(st: &mut FakeState, key: i16, v: i16, body: &mut Bytes, addr: &str) ->
                         c.config_operation,
                         val.clone(),
                     ));
-                    let m = st.configs.entry((r.resource_type, name.clone())).or_default();
+                    let m = st
+                        .configs
+                        .entry((r.resource_type, name.clone()))
+                        .or_default();
                     match c.config_operation {
                         0 => {
                             m.insert(key, val.unwrap_or_default());
@@ -574,8 +577,7 @@ fn answer(st: &mut FakeState, key: i16, v: i16, body: &mut Bytes, addr: &str) ->
                     })
                     .collect()
             });
-            let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> =
-                BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> = BTreeMap::new();
             for (tp, m) in st.moving.iter_mut() {
                 if wanted.as_ref().is_some_and(|w| !w.contains(tp)) {
                     continue;

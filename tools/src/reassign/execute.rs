@@ -207,7 +207,9 @@ fn status_text(s: &Status) -> String {
             brokers(removing)
         ),
         Status::NotInSync { missing } => format!("not in sync yet: {}", brokers(missing)),
-        Status::Mismatch => "NOT MOVING and not at the target (never submitted, rejected or cancelled)".into(),
+        Status::Mismatch => {
+            "NOT MOVING and not at the target (never submitted, rejected or cancelled)".into()
+        }
         Status::Missing => "MISSING from the cluster metadata".into(),
     }
 }
@@ -233,7 +235,12 @@ pub fn verify(a: PlanArgs) -> Outcome {
     let moving = r
         .partitions
         .iter()
-        .filter(|p| matches!(p.status, Status::InProgress { .. } | Status::NotInSync { .. }))
+        .filter(|p| {
+            matches!(
+                p.status,
+                Status::InProgress { .. } | Status::NotInSync { .. }
+            )
+        })
         .count();
     let problems = r.partitions.len() - done - moving;
     let failed_elections = r.elections.iter().filter(|e| e.error.is_some()).count();

@@ -68,12 +68,18 @@ fn execute_list_verify_through_the_binary() {
     );
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let l = lines(&out);
-    let status: Vec<&str> = l[..3].iter().map(|v| v["status"].as_str().unwrap()).collect();
+    let status: Vec<&str> = l[..3]
+        .iter()
+        .map(|v| v["status"].as_str().unwrap())
+        .collect();
     assert_eq!(status, ["submitted", "submitted", "in_place"]);
     assert_eq!(l[0]["from"], serde_json::json!([1, 2]));
     assert_eq!(l[0]["to"], serde_json::json!([3, 2]));
     let s = &l[3];
-    assert_eq!((s["type"].as_str(), s["submitted"].as_u64()), (Some("summary"), Some(2)));
+    assert_eq!(
+        (s["type"].as_str(), s["submitted"].as_u64()),
+        (Some("summary"), Some(2))
+    );
     assert_eq!(s["throttle"], 1000);
     assert!(Path::new(s["rollback"].as_str().unwrap()).is_file());
 
@@ -101,9 +107,15 @@ fn execute_list_verify_through_the_binary() {
     let l = lines(&out);
     assert!(l[..3].iter().all(|v| v["status"] == "done"), "{l:?}");
     assert_eq!(l[3]["type"], "election");
-    assert_eq!((l[3]["partition"].as_i64(), &l[3]["error"]), (Some(1), &Value::Null));
+    assert_eq!(
+        (l[3]["partition"].as_i64(), &l[3]["error"]),
+        (Some(1), &Value::Null)
+    );
     let s = l.last().unwrap();
-    assert_eq!((s["complete"].as_bool(), s["throttles_restored"].as_u64()), (Some(true), Some(10)));
+    assert_eq!(
+        (s["complete"].as_bool(), s["throttles_restored"].as_u64()),
+        (Some(true), Some(10))
+    );
     fake.with(|s| {
         assert!(s.configs.values().all(|c| c.is_empty()), "{:?}", s.configs);
     });
@@ -125,8 +137,9 @@ fn a_rejected_partition_exits_1_naming_it_and_a_rerun_finishes_the_plan() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(code(&out), 1, "{text}");
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("t-1 ") && l.contains("failed") && l.contains("InvalidReplicaAssignment")),
+        text.lines().any(|l| l.starts_with("t-1 ")
+            && l.contains("failed")
+            && l.contains("InvalidReplicaAssignment")),
         "{text}"
     );
     fake.with(|s| s.reject.clear());
@@ -134,7 +147,11 @@ fn a_rejected_partition_exits_1_naming_it_and_a_rerun_finishes_the_plan() {
     assert_eq!(code(&out), 0);
     let s = lines(&out).pop().unwrap();
     assert_eq!(
-        (s["resumed"].as_bool(), s["submitted"].as_u64(), s["in_progress"].as_u64()),
+        (
+            s["resumed"].as_bool(),
+            s["submitted"].as_u64(),
+            s["in_progress"].as_u64()
+        ),
         (Some(true), Some(1), Some(1))
     );
 }
@@ -144,7 +161,10 @@ fn cancel_through_the_binary() {
     let fake = cluster();
     let dir = tempfile::tempdir().unwrap();
     let plan = plan_file(dir.path(), PLAN);
-    assert_eq!(code(&run(&fake, &["execute", "--throttle", "5"], Some(&plan))), 0);
+    assert_eq!(
+        code(&run(&fake, &["execute", "--throttle", "5"], Some(&plan))),
+        0
+    );
     let out = run(&fake, &["cancel", "--format", "json"], Some(&plan));
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let l = lines(&out);
@@ -201,6 +221,9 @@ fn plans_that_do_not_fit_are_refused_with_exit_1() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code(&out), 2, "{stderr}");
-    assert!(stderr.contains(&format!("cannot connect to {addr}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {addr}")),
+        "{stderr}"
+    );
     assert!(fake.with(|s| s.alters().is_empty()));
 }

@@ -96,7 +96,11 @@ fn describe_shows_leaders_replicas_and_log_ranges_from_tansu() {
     }
     let s = &lines[3];
     assert_eq!(
-        (s["type"].as_str(), s["partitions"].as_u64(), s["shown"].as_u64()),
+        (
+            s["type"].as_str(),
+            s["partitions"].as_u64(),
+            s["shown"].as_u64()
+        ),
         (Some("summary"), Some(3), Some(3))
     );
 
@@ -149,7 +153,10 @@ fn tls_settings_are_refused_not_ignored() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not supported by the admin client yet"), "{stderr}");
+    assert!(
+        stderr.contains("not supported by the admin client yet"),
+        "{stderr}"
+    );
 }
 
 /// Tansu does not offer AlterPartitionReassignments: the client says so before sending, and when
