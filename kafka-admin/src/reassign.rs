@@ -851,10 +851,22 @@ pub fn verify(admin: &mut Admin, plan_path: &Path) -> Result<VerifyReport, Reass
     if !report.done() {
         return Ok(report);
     }
+    // Only partitions this plan moved (or reordered) get an election; without the rollback
+    // file to tell, every plan partition whose leader is not its first replica does.
+    let original: Option<Assignment> = has_journal
+        .then(|| journal::read(&jpath).ok())
+        .flatten()
+        .and_then(|entries| JournalState::fold(&entries).rollback)
+        .and_then(|p| read_plan(Path::new(&p)).ok())
+        .map(|p| p.assignment());
     let elect = needs_election(
         &report
             .partitions
             .iter()
+            .filter(|p| match &original {
+                Some(o) => o.get(&(p.topic.clone(), p.partition)) != Some(&p.target),
+                None => true,
+            })
             .map(|p| ((p.topic.clone(), p.partition), p.target.clone(), p.leader))
             .collect::<Vec<_>>(),
     );

@@ -172,9 +172,14 @@ fn execute_then_verify_sets_throttles_and_puts_back_what_was_there() {
         Some("1000")
     );
 
-    fake.with(|s| s.complete_all());
+    fake.with(|s| {
+        s.complete_all();
+        // t-2 is not part of the move: its leadership is left alone even though not preferred.
+        s.topics.get_mut("t").unwrap()[2].leader = 2;
+    });
     let v = reassign::verify(&mut a, &plan).unwrap();
     assert!(v.done() && v.clean(), "{v:?}");
+    assert_eq!(fake.with(|s| s.partition("t", 2).leader), 2);
     // t-1's leader (2) stayed a replica, so the preferred one (4) had to be elected.
     assert_eq!(v.elections.len(), 1);
     assert_eq!(
