@@ -377,29 +377,41 @@ fn plan_partitions(plan: &Plan) -> BTreeSet<TopicPartition> {
 /// Writes the rollback file without ever replacing one: a temporary file, synced, then a
 /// hard link to the final name (which fails if the name exists).
 fn write_rollback(path: &Path, plan: &Plan) -> Result<(), ReassignError> {
+    let refused = || {
+        ReassignError::Refused(format!(
+            "{} exists and this plan's journal does not record writing it; move it away or \
+             pass another --rollback",
+            path.display()
+        ))
+    };
+    let write = |target: &Path, new: bool| -> std::io::Result<()> {
+        let mut o = OpenOptions::new();
+        o.write(true);
+        if new {
+            o.create_new(true);
+        } else {
+            o.create(true).truncate(true);
+        }
+        let mut f = o.open(target)?;
+        f.write_all(plan.to_json().as_bytes())?;
+        f.sync_all()
+    };
     let tmp = path.with_extension("json.tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| ReassignError::io(&tmp, e))?;
-    f.write_all(plan.to_json().as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| ReassignError::io(&tmp, e))?;
+    write(&tmp, false).map_err(|e| ReassignError::io(&tmp, e))?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
-    linked.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            ReassignError::Refused(format!(
-                "{} exists and this plan's journal does not record writing it; move it away \
-                 or pass another --rollback",
-                path.display()
-            ))
-        } else {
-            ReassignError::io(path, e)
-        }
-    })
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(refused()),
+        // A file system without hard links: create the file in place, still never replacing one.
+        Err(_) => write(path, true).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                refused()
+            } else {
+                ReassignError::io(path, e)
+            }
+        }),
+    }
 }
 
 /// Starts or resumes a plan. Per-partition rejections are in the report (status `failed`); the

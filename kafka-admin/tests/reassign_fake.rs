@@ -521,3 +521,31 @@ fn an_api_the_broker_does_not_offer_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn an_existing_rollback_file_or_another_plans_journal_refuses_the_run() {
+    let fake = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), PLAN);
+    let rollback = reassign::default_rollback(&plan);
+    std::fs::write(&rollback, "someone else's rollback").unwrap();
+    let mut a = admin(&fake);
+    let e = reassign::execute(&mut a, &opts(&plan, None, None), &mut |_| {}).unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+    assert!(e.to_string().contains("exists"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(&rollback).unwrap(),
+        "someone else's rollback"
+    );
+    assert!(fake.with(|s| s.alters().is_empty()));
+
+    // With --rollback elsewhere the run goes ahead; then the plan file changes under its journal.
+    let mut o = opts(&plan, None, None);
+    o.rollback = Some(dir.path().join("rb.json"));
+    reassign::execute(&mut a, &o, &mut |_| {}).unwrap();
+    std::fs::write(&plan, PLAN3).unwrap();
+    let e = reassign::execute(&mut a, &o, &mut |_| {}).unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+    assert!(e.to_string().contains("belongs to a different plan"), "{e}");
+    assert_eq!(fake.with(|s| s.alters().len()), 1);
+}

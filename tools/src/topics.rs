@@ -137,7 +137,11 @@ fn describe(a: DescribeArgs) -> Outcome {
     }
 }
 
+/// Broker ids as `1,2,3`, or `-` for none.
 fn list(v: &[i32]) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
     let s: Vec<String> = v.iter().map(i32::to_string).collect();
     s.join(",")
 }
@@ -224,11 +228,7 @@ fn print(
                     opt(p.leader),
                     list(&p.replicas),
                     list(&p.isr),
-                    if p.offline.is_empty() {
-                        "-".into()
-                    } else {
-                        list(&p.offline)
-                    },
+                    list(&p.offline),
                     opt(p.log_start),
                     opt(p.log_end),
                     note.join("; ")
