@@ -549,3 +549,54 @@ fn an_existing_rollback_file_or_another_plans_journal_refuses_the_run() {
     assert!(e.to_string().contains("belongs to a different plan"), "{e}");
     assert_eq!(fake.with(|s| s.alters().len()), 1);
 }
+
+#[test]
+fn a_submission_whose_answer_was_lost_is_not_sent_again_and_a_new_rate_keeps_the_old_values() {
+    let fake = cluster();
+    fake.with(|s| s.drop_after = Some((45, 1)));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), PLAN3);
+    let mut a = admin(&fake);
+    let e = reassign::execute(&mut a, &opts(&plan, Some(1000), None), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(e, ReassignError::Client(ClientError::Closed { .. })),
+        "{e}"
+    );
+    let state = JournalState::fold(&journal_entries(&plan));
+    assert_eq!(state.unanswered.len(), 3);
+    // The controller did take them.
+    assert_eq!(fake.with(|s| s.moving.len()), 3);
+
+    let mut a = admin(&fake);
+    let r = reassign::execute(&mut a, &opts(&plan, Some(2000), None), &mut |_| {}).unwrap();
+    assert!(
+        r.partitions.iter().all(|p| p.status == "in_progress"),
+        "{r:?}"
+    );
+    assert_eq!(fake.with(|s| s.alters().len()), 1);
+    fake.with(|s| {
+        assert_eq!(s.config(4, "1", LEADER_RATE).as_deref(), Some("2000"));
+        assert_eq!(s.config(4, "4", FOLLOWER_RATE).as_deref(), Some("2000"));
+    });
+    let (rate, changes) = JournalState::fold(&journal_entries(&plan))
+        .throttles
+        .unwrap();
+    assert_eq!(rate, 2000);
+    let b1 = changes
+        .iter()
+        .find(|c| c.resource == "broker" && c.name == "1" && c.key == LEADER_RATE)
+        .unwrap();
+    assert_eq!(
+        (b1.previous.as_deref(), b1.value.as_str()),
+        (Some("5000"), "2000")
+    );
+
+    fake.with(|s| s.complete_all());
+    assert!(reassign::verify(&mut a, &plan).unwrap().clean());
+    fake.with(|s| {
+        assert_eq!(s.config(4, "1", LEADER_RATE).as_deref(), Some("5000"));
+        assert_eq!(s.config(4, "2", LEADER_RATE), None);
+        assert_eq!(s.config(2, "t", LEADER_REPLICAS).as_deref(), Some("9:9"));
+    });
+    no_append_or_subtract(&fake);
+}

@@ -97,6 +97,9 @@ pub struct FakeState {
     pub complete_after_lists: Option<u32>,
     /// Close the connection instead of answering the n-th (1-based) request with this API key.
     pub drop_on: Option<(i16, usize)>,
+    /// Carry out the n-th request with this API key, then close the connection instead of
+    /// answering (the answer is lost).
+    pub drop_after: Option<(i16, usize)>,
     pub counts: BTreeMap<i16, usize>,
     pub log: Vec<Logged>,
     /// APIs left out of the ApiVersions answer.
@@ -231,7 +234,12 @@ fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
             if st.drop_on == Some((key, n)) {
                 None
             } else {
-                answer(&mut st, key, version, &mut body, addr)
+                let a = answer(&mut st, key, version, &mut body, addr);
+                if st.drop_after == Some((key, n)) {
+                    None
+                } else {
+                    a
+                }
             }
         };
         let Some(out) = answer else {
