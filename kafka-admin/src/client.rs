@@ -512,6 +512,14 @@ impl Admin {
         }
     }
 
+    /// The `timeout_ms` to put in requests that make the broker wait (elections,
+    /// reassignments): less than the client's own timeout, so the broker's answer (even a
+    /// REQUEST_TIMED_OUT) arrives before the client gives up on the connection.
+    pub fn request_timeout_ms(&self) -> i32 {
+        let ms = self.cfg.timeout.as_millis() * 4 / 5;
+        i32::try_from(ms).unwrap_or(i32::MAX).max(1)
+    }
+
     /// The address a request to broker `id` goes to, for messages.
     pub fn addr_of(&self, id: i32) -> String {
         self.brokers

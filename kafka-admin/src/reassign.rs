@@ -125,7 +125,7 @@ pub fn list_ongoing(
             .collect()
     });
     let req = ListPartitionReassignmentsRequest::default()
-        .with_timeout_ms(60_000)
+        .with_timeout_ms(admin.request_timeout_ms())
         .with_topics(topics);
     let resp = admin.send_controller(&req)?;
     if resp.error_code != 0 {
@@ -659,7 +659,7 @@ fn alter_reassignments(
         );
     }
     let req = AlterPartitionReassignmentsRequest::default()
-        .with_timeout_ms(60_000)
+        .with_timeout_ms(admin.request_timeout_ms())
         .with_topics(
             by_topic
                 .into_iter()
@@ -927,7 +927,7 @@ fn elect_preferred(
     }
     let req = ElectLeadersRequest::default()
         .with_election_type(0)
-        .with_timeout_ms(60_000)
+        .with_timeout_ms(admin.request_timeout_ms())
         .with_topic_partitions(Some(
             by_topic
                 .into_iter()
