@@ -3,7 +3,7 @@
 //! requests): exit codes, JSON Lines, and the refusal of plans that do not fit the cluster.
 
 #[path = "../../../kafka-admin/tests/support/fake_broker.rs"]
-mod fake_broker;
+pub(crate) mod fake_broker;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -193,3 +193,69 @@ fn an_unimplemented_request_is_a_clear_error_against_tansu() {
     // The admin client goes on working (the failed connection is not reused).
     assert!(admin.metadata(None).is_ok());
 }
+
+/// Offline replicas and leaderless partitions, which a single Tansu node cannot produce, from the
+/// protocol fake (kafka-admin/tests/support/fake_broker.rs).
+#[test]
+fn describe_flags_damaged_partitions_from_the_protocol_fake() {
+    use crate::reassign_exec::fake_broker::{FakeCluster, FakePartition, FakeState};
+    let fake = FakeCluster::start(FakeState::cluster(&[1, 2, 3]).topic(
+        "u",
+        vec![
+            FakePartition {
+                log_start: 5,
+                log_end: 42,
+                ..FakePartition::healthy(&[1, 2, 3])
+            },
+            FakePartition {
+                isr: vec![1],
+                offline: vec![2],
+                ..FakePartition::healthy(&[1, 2, 3])
+            },
+            FakePartition {
+                leader: -1,
+                isr: vec![],
+                offline: vec![2, 3],
+                ..FakePartition::healthy(&[2, 3])
+            },
+        ],
+    ));
+    let describe = |extra: &[&str]| {
+        drkit()
+            .args(["topics", "describe", "--bootstrap-server", &fake.addr])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = describe(&["--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let l = json_lines(&out);
+    assert_eq!(l.len(), 4);
+    assert_eq!(
+        (l[0]["log_start"].as_i64(), l[0]["log_end"].as_i64()),
+        (Some(5), Some(42))
+    );
+    assert_eq!(l[1]["offline"], serde_json::json!([2]));
+    assert_eq!(l[1]["under_replicated"], true);
+    let s = &l[3];
+    assert_eq!(
+        (s["under_replicated"].as_u64(), s["unavailable"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    let out = describe(&["--unavailable", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let l = json_lines(&out);
+    assert_eq!(l.len(), 2);
+    assert_eq!(
+        (l[0]["partition"].as_i64(), &l[0]["leader"]),
+        (Some(2), &Value::Null)
+    );
+    assert_eq!(l[1]["shown"], 1);
+
+    let out = describe(&["--under-replicated"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("u ")).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[1].ends_with("no leader; under-replicated"), "{text}");
+}
