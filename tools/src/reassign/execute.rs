@@ -293,6 +293,13 @@ pub fn verify(a: PlanArgs) -> Outcome {
                     ),
                 });
             }
+            if r.journal.is_none() && r.done() {
+                lines.push(format!(
+                    "no journal beside {}: no throttles of drkit's to remove (throttles set by \
+                     another tool are left as they are)",
+                    a.plan.display()
+                ));
+            }
             if r.throttles_restored > 0 {
                 lines.push(format!(
                     "throttles removed: {} config values put back as they were",
