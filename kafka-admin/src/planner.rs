@@ -1,1 +1,920 @@
-//! (being written)
+//! The minimal-move reassignment planner: pure code from (current assignment, brokers and racks,
+//! requested change) to (target assignment, report). No network, no clock, no randomness, no
+//! hash-map iteration: the same input always gives the same plan.
+//!
+//! Kafka's own `--generate` recomputes every partition from scratch, so a decommission moves
+//! nearly every replica. Moving a replica copies the partition's whole log over the network
+//! during an incident, so this planner instead:
+//!
+//! 1. keeps every replica that may stay, in its position (the first replica is the preferred
+//!    leader);
+//! 2. moves the replicas that must move (decommissioned broker, replaced broker, broker outside
+//!    `--broker-list`) to the least-loaded broker that keeps the partition on distinct racks,
+//!    ties broken by the lower broker id;
+//! 3. for a rebalance, moves replicas one at a time from the fullest broker to the emptiest while
+//!    they differ by two or more: every such move lowers the excess over the ideal or the deficit
+//!    under it, so the count of moves meets the lower bound unless racks or replica placement
+//!    forbid a move;
+//! 4. balances preferred leaders by reordering replica lists (no data moves; reported apart).
+//!
+//! Replication factors never change. A rack constraint that cannot be met is not an error: the
+//! replica is placed best-effort and the partition is listed in [`Report::rack_violations`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::plan::{Assignment, TopicPartition};
+
+/// The brokers a plan may use, with their racks (all brokers have one, or none does, as Kafka
+/// requires for rack-aware assignment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    brokers: BTreeMap<i32, Option<String>>,
+}
+
+impl Cluster {
+    pub fn new(brokers: &[i32], racks: &BTreeMap<i32, String>) -> Result<Cluster, PlannerError> {
+        if brokers.is_empty() {
+            return Err(PlannerError::NoBrokers);
+        }
+        let mut map = BTreeMap::new();
+        for &b in brokers {
+            if b < 0 {
+                return Err(PlannerError::NegativeBroker(b));
+            }
+            if map.insert(b, racks.get(&b).cloned()).is_some() {
+                return Err(PlannerError::BrokerTwice(b));
+            }
+        }
+        if let Some(&b) = racks.keys().find(|b| !map.contains_key(b)) {
+            return Err(PlannerError::RackForUnknownBroker(b));
+        }
+        if !racks.is_empty() {
+            if let Some((&b, _)) = map.iter().find(|(_, r)| r.is_none()) {
+                return Err(PlannerError::MissingRack(b));
+            }
+        }
+        Ok(Cluster { brokers: map })
+    }
+
+    pub fn brokers(&self) -> BTreeSet<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
+    pub fn rack(&self, broker: i32) -> Option<&str> {
+        self.brokers.get(&broker).and_then(|r| r.as_deref())
+    }
+
+    pub fn contains(&self, broker: i32) -> bool {
+        self.brokers.contains_key(&broker)
+    }
+}
+
+/// What the operator asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Move every replica off these brokers (a lost disk, a broker being retired).
+    Decommission(BTreeSet<i32>),
+    /// Put broker NEW exactly where broker OLD is, in every partition.
+    Replace(Vec<(i32, i32)>),
+    /// Even out replicas and preferred leaders over all brokers with the fewest moves.
+    Rebalance,
+    /// Kafka's `--topics-to-move-json-file` with `--broker-list`: these topics' replicas end up
+    /// on these brokers only, balanced over them.
+    MoveTopics {
+        topics: BTreeSet<String>,
+        brokers: BTreeSet<i32>,
+    },
+}
+
+impl Change {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::Decommission(_) => "decommission",
+            Change::Replace(_) => "replace",
+            Change::Rebalance => "rebalance",
+            Change::MoveTopics { .. } => "move-topics",
+        }
+    }
+}
+
+/// Why no plan could be made. Messages name the broker or the topic-partition.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlannerError {
+    #[error("the broker list is empty")]
+    NoBrokers,
+    #[error("broker id {0} is negative")]
+    NegativeBroker(i32),
+    #[error("broker {0} is listed twice")]
+    BrokerTwice(i32),
+    #[error("a rack is given for broker {0}, which is not in the broker list")]
+    RackForUnknownBroker(i32),
+    #[error("broker {0} has no rack: give a rack for every broker or for none")]
+    MissingRack(i32),
+    #[error("the current assignment has no partitions")]
+    NoPartitions,
+    #[error("{topic}-{partition}: empty replica list in the current assignment")]
+    EmptyReplicas { topic: String, partition: i32 },
+    #[error("{topic}-{partition}: broker {broker} appears twice in the current replica list")]
+    DuplicateReplica {
+        topic: String,
+        partition: i32,
+        broker: i32,
+    },
+    #[error(
+        "{topic}-{partition}: broker {broker} holds a replica but is not in the broker list \
+         (list it, or decommission or replace it)"
+    )]
+    UnknownReplicaBroker {
+        topic: String,
+        partition: i32,
+        broker: i32,
+    },
+    #[error("cannot {action} broker {broker}: it is not in the broker list and holds no replica")]
+    UnknownBroker { action: &'static str, broker: i32 },
+    #[error("broker {broker} ({role}) is not in the broker list")]
+    NotInBrokerList { broker: i32, role: &'static str },
+    #[error("broker {0} would be replaced by itself")]
+    ReplaceBySelf(i32),
+    #[error("broker {0} would replace two brokers")]
+    ReplacementTwice(i32),
+    #[error("broker {0} is both replaced and a replacement")]
+    ReplaceChain(i32),
+    #[error(
+        "{topic}-{partition}: has replicas on both {old} and {new}; replacing {old} by {new} \
+         would put {new} in the list twice (decommission {old} instead)"
+    )]
+    ReplacementHeld {
+        topic: String,
+        partition: i32,
+        old: i32,
+        new: i32,
+    },
+    #[error(
+        "{topic}-{partition}: {replicas} replicas but only {brokers} broker(s) could hold them \
+         (a reassignment keeps the replication factor)"
+    )]
+    NotEnoughBrokers {
+        topic: String,
+        partition: i32,
+        replicas: usize,
+        brokers: usize,
+    },
+    #[error("topic {0} is not in the current assignment")]
+    UnknownTopic(String),
+    #[error("no broker to move the topics to")]
+    EmptyBrokerList,
+}
+
+/// One broker's share before and after, over the partitions in scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerLoad {
+    pub broker: i32,
+    pub rack: Option<String>,
+    /// May receive replicas (false for decommissioned, replaced and unlisted brokers).
+    pub target: bool,
+    pub replicas_before: usize,
+    pub replicas_after: usize,
+    pub leaders_before: usize,
+    pub leaders_after: usize,
+}
+
+/// What a plan does, in numbers an operator can check before executing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Partitions in the current assignment.
+    pub partitions: usize,
+    /// Partitions the change may touch (all, or the listed topics' partitions).
+    pub scope_partitions: usize,
+    /// Partitions whose replica list changes (set or order): the plan's length.
+    pub partitions_changed: usize,
+    /// Replicas added to a partition's list: each copies a whole partition log.
+    pub replica_moves: usize,
+    /// Fewest replica moves any plan needs. For a decommission or replacement: the replicas that
+    /// must leave. For a rebalance or topic move: the fewest moves that could reach the ideal
+    /// balance with every partition spread over racks (a plan that cannot get there, because
+    /// racks or the one-replica-per-broker rule forbid it, may stop short with fewer).
+    pub lower_bound: usize,
+    /// Partitions whose preferred leader (first replica) changes.
+    pub leader_changes: usize,
+    /// Ideal replicas per target broker over the scope: every broker within `[low, high]`.
+    pub replicas_ideal: (usize, usize),
+    /// Ideal preferred leaders per target broker over the scope.
+    pub leaders_ideal: (usize, usize),
+    /// Fewest and most replicas on a target broker after the plan.
+    pub replicas_range: (usize, usize),
+    /// Fewest and most preferred leaders on a target broker after the plan.
+    pub leaders_range: (usize, usize),
+    /// Per broker, in broker id order.
+    pub brokers: Vec<BrokerLoad>,
+    /// Partitions in scope whose replicas shared a rack before (where distinct racks were possible).
+    pub rack_violations_before: usize,
+    /// Partitions this plan changes that end up sharing a rack where distinct racks were possible:
+    /// best-effort placements the operator should look at.
+    pub rack_violations: Vec<(TopicPartition, Vec<i32>)>,
+}
+
+/// A plan: the target of every partition, the partitions that change, and their rollback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Every partition of the current assignment, moved or not.
+    pub target: Assignment,
+    /// Only the partitions whose replica list changes: what to hand to `reassign execute`.
+    pub changes: Assignment,
+    /// The current replica lists of the partitions in `changes`: executing it undoes the plan.
+    pub rollback: Assignment,
+    pub report: Report,
+}
+
+/// Plans `change` over `current`. See the module docs for the method.
+pub fn plan(
+    current: &Assignment,
+    cluster: &Cluster,
+    change: &Change,
+) -> Result<Planned, PlannerError> {
+    check_current(current)?;
+    let req = Resolved::new(current, cluster, change)?;
+    let mut st = State::new(current, cluster, &req)?;
+    let loads_before = (st.load.clone(), st.leads.clone());
+    let rack_violations_before = st.parts.iter().filter(|p| st.violates(&p.replicas)).count();
+
+    let lower_bound = match change {
+        Change::Decommission(_) => {
+            let bound = st.on_non_targets();
+            st.evacuate();
+            st.balance_leaders();
+            bound
+        }
+        Change::Replace(_) => {
+            let bound = st.on_non_targets();
+            st.replace(&req.replace)?;
+            bound
+        }
+        Change::Rebalance | Change::MoveTopics { .. } => {
+            let bound = st.rebalance_bound();
+            st.evacuate();
+            st.fix_racks();
+            st.balance_replicas();
+            st.balance_leaders();
+            bound
+        }
+    };
+    Ok(st.finish(current, loads_before, rack_violations_before, lower_bound))
+}
+
+fn check_current(current: &Assignment) -> Result<(), PlannerError> {
+    if current.is_empty() {
+        return Err(PlannerError::NoPartitions);
+    }
+    for ((topic, partition), replicas) in current {
+        let (topic, partition) = (topic.clone(), *partition);
+        if replicas.is_empty() {
+            return Err(PlannerError::EmptyReplicas { topic, partition });
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(&broker) = replicas.iter().find(|b| !seen.insert(**b)) {
+            return Err(PlannerError::DuplicateReplica {
+                topic,
+                partition,
+                broker,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The change turned into sets: which brokers may receive replicas, which must be emptied, and
+/// which partitions are in scope. Every broker id is checked here, once.
+struct Resolved<'a> {
+    targets: BTreeSet<i32>,
+    /// Brokers whose replicas must leave; may include brokers outside the cluster (a dead one).
+    removed: BTreeSet<i32>,
+    replace: BTreeMap<i32, i32>,
+    topics: Option<&'a BTreeSet<String>>,
+}
+
+impl<'a> Resolved<'a> {
+    fn new(
+        current: &Assignment,
+        cluster: &Cluster,
+        change: &'a Change,
+    ) -> Result<Resolved<'a>, PlannerError> {
+        let holding: BTreeSet<i32> = current.values().flatten().copied().collect();
+        let known = |b: i32| cluster.contains(b) || holding.contains(&b);
+        let mut r = Resolved {
+            targets: cluster.brokers(),
+            removed: BTreeSet::new(),
+            replace: BTreeMap::new(),
+            topics: None,
+        };
+        match change {
+            Change::Decommission(brokers) => {
+                for &b in brokers {
+                    if !known(b) {
+                        return Err(PlannerError::UnknownBroker {
+                            action: "decommission",
+                            broker: b,
+                        });
+                    }
+                    r.targets.remove(&b);
+                    r.removed.insert(b);
+                }
+            }
+            Change::Replace(pairs) => {
+                let news: BTreeSet<i32> = pairs.iter().map(|(_, n)| *n).collect();
+                for &(old, new) in pairs {
+                    if old == new {
+                        return Err(PlannerError::ReplaceBySelf(old));
+                    }
+                    if !known(old) {
+                        return Err(PlannerError::UnknownBroker {
+                            action: "replace",
+                            broker: old,
+                        });
+                    }
+                    if !cluster.contains(new) {
+                        return Err(PlannerError::NotInBrokerList {
+                            broker: new,
+                            role: "replacement",
+                        });
+                    }
+                    if news.contains(&old) {
+                        return Err(PlannerError::ReplaceChain(old));
+                    }
+                    if r.replace.values().any(|n| *n == new) {
+                        return Err(PlannerError::ReplacementTwice(new));
+                    }
+                    if r.replace.insert(old, new).is_some() {
+                        return Err(PlannerError::BrokerTwice(old));
+                    }
+                    r.targets.remove(&old);
+                    r.removed.insert(old);
+                }
+            }
+            Change::Rebalance => {}
+            Change::MoveTopics { topics, brokers } => {
+                if brokers.is_empty() {
+                    return Err(PlannerError::EmptyBrokerList);
+                }
+                if let Some(&b) = brokers.iter().find(|b| !cluster.contains(**b)) {
+                    return Err(PlannerError::NotInBrokerList {
+                        broker: b,
+                        role: "in --broker-list",
+                    });
+                }
+                let present: BTreeSet<&str> = current.keys().map(|(t, _)| t.as_str()).collect();
+                if let Some(t) = topics.iter().find(|t| !present.contains(t.as_str())) {
+                    return Err(PlannerError::UnknownTopic(t.clone()));
+                }
+                r.targets = brokers.clone();
+                r.topics = Some(topics);
+            }
+        }
+        Ok(r)
+    }
+
+    fn in_scope(&self, tp: &TopicPartition) -> bool {
+        match self.topics {
+            Some(t) => t.contains(&tp.0),
+            None => true,
+        }
+    }
+}
+
+/// One partition in scope: replicas as broker indices into [`Brokers`].
+struct Part<'a> {
+    key: &'a TopicPartition,
+    replicas: Vec<usize>,
+    orig: Vec<usize>,
+}
+
+impl Part<'_> {
+    fn set_changed(&self) -> bool {
+        self.replicas.iter().any(|r| !self.orig.contains(r))
+    }
+}
+
+/// Brokers by index: cluster brokers in id order, then brokers only seen in the assignment.
+/// Index order is id order among targets, which makes "lower index" the deterministic tie-break.
+struct Brokers {
+    ids: Vec<i32>,
+    rack: Vec<Option<usize>>,
+    rack_names: Vec<String>,
+    target: Vec<bool>,
+    /// Distinct racks among target brokers: the most racks a partition can span.
+    target_racks: usize,
+}
+
+struct State<'a> {
+    b: Brokers,
+    parts: Vec<Part<'a>>,
+    load: Vec<usize>,
+    leads: Vec<usize>,
+    total_partitions: usize,
+}
+
+fn get(v: &[usize], i: usize) -> usize {
+    v.get(i).copied().unwrap_or(0)
+}
+
+fn add(v: &mut [usize], i: usize, up: bool) {
+    if let Some(x) = v.get_mut(i) {
+        *x = if up { *x + 1 } else { x.saturating_sub(1) };
+    }
+}
+
+impl<'a> State<'a> {
+    fn new(
+        current: &'a Assignment,
+        cluster: &Cluster,
+        req: &Resolved<'_>,
+    ) -> Result<State<'a>, PlannerError> {
+        let mut ids: Vec<i32> = cluster.brokers().into_iter().collect();
+        let mut extra = BTreeSet::new();
+        for ((topic, partition), replicas) in current.iter().filter(|(k, _)| req.in_scope(k)) {
+            for &b in replicas {
+                if cluster.contains(b) {
+                    continue;
+                }
+                // A broker missing from the cluster may only appear where its replicas leave anyway.
+                if req.removed.contains(&b) || req.topics.is_some() {
+                    extra.insert(b);
+                } else {
+                    return Err(PlannerError::UnknownReplicaBroker {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        broker: b,
+                    });
+                }
+            }
+        }
+        ids.extend(extra);
+        let index: BTreeMap<i32, usize> = ids.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+
+        let mut rack_index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut rack = Vec::with_capacity(ids.len());
+        for &b in &ids {
+            rack.push(cluster.rack(b).map(|name| {
+                let next = rack_index.len();
+                *rack_index.entry(name).or_insert(next)
+            }));
+        }
+        let mut rack_names = vec![String::new(); rack_index.len()];
+        for (name, i) in &rack_index {
+            if let Some(slot) = rack_names.get_mut(*i) {
+                *slot = (*name).to_string();
+            }
+        }
+        let target: Vec<bool> = ids.iter().map(|b| req.targets.contains(b)).collect();
+        let target_racks = ids
+            .iter()
+            .zip(&rack)
+            .filter(|(b, _)| req.targets.contains(b))
+            .filter_map(|(_, r)| *r)
+            .collect::<BTreeSet<usize>>()
+            .len();
+        let n_targets = target.iter().filter(|t| **t).count();
+
+        let mut parts = Vec::new();
+        let mut load = vec![0; ids.len()];
+        let mut leads = vec![0; ids.len()];
+        for (key, replicas) in current.iter().filter(|(k, _)| req.in_scope(k)) {
+            let rs: Vec<usize> = replicas
+                .iter()
+                .filter_map(|b| index.get(b).copied())
+                .collect();
+            // Replace is one-for-one, so only the other changes need room for every replica.
+            if req.replace.is_empty() && rs.len() > n_targets {
+                return Err(PlannerError::NotEnoughBrokers {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                    replicas: rs.len(),
+                    brokers: n_targets,
+                });
+            }
+            for &r in &rs {
+                add(&mut load, r, true);
+            }
+            if let Some(&l) = rs.first() {
+                add(&mut leads, l, true);
+            }
+            parts.push(Part {
+                key,
+                orig: rs.clone(),
+                replicas: rs,
+            });
+        }
+        Ok(State {
+            b: Brokers {
+                ids,
+                rack,
+                rack_names,
+                target,
+                target_racks,
+            },
+            parts,
+            load,
+            leads,
+            total_partitions: current.len(),
+        })
+    }
+
+    fn rack_of(&self, b: usize) -> Option<usize> {
+        self.b.rack.get(b).copied().flatten()
+    }
+
+    fn is_target(&self, b: usize) -> bool {
+        self.b.target.get(b).copied().unwrap_or(false)
+    }
+
+    fn id(&self, b: usize) -> i32 {
+        self.b.ids.get(b).copied().unwrap_or(-1)
+    }
+
+    fn targets(&self) -> Vec<usize> {
+        (0..self.b.ids.len())
+            .filter(|&b| self.is_target(b))
+            .collect()
+    }
+
+    /// Racks a partition of `rf` replicas must span: all of them, or every rack there is.
+    fn required_racks(&self, rf: usize) -> usize {
+        rf.min(self.b.target_racks)
+    }
+
+    fn distinct_racks(&self, replicas: &[usize]) -> usize {
+        replicas
+            .iter()
+            .filter_map(|&b| self.rack_of(b))
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    fn violates(&self, replicas: &[usize]) -> bool {
+        self.distinct_racks(replicas) < self.required_racks(replicas.len())
+    }
+
+    /// Replicas other than the one in `slot` on `cand`'s rack.
+    fn rack_clash(&self, replicas: &[usize], slot: usize, cand: usize) -> usize {
+        let Some(rack) = self.rack_of(cand) else {
+            return 0;
+        };
+        replicas
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| i != slot && self.rack_of(b) == Some(rack))
+            .count()
+    }
+
+    /// The broker to put in `slot`: not already in the partition, fewest rack clashes, then
+    /// least loaded, then lowest id.
+    fn best_target(&self, replicas: &[usize], slot: usize) -> Option<usize> {
+        self.targets()
+            .into_iter()
+            .filter(|c| !replicas.contains(c))
+            .min_by_key(|&c| (self.rack_clash(replicas, slot, c), get(&self.load, c), c))
+    }
+
+    fn move_to(&mut self, p: usize, slot: usize, to: usize) -> Option<usize> {
+        let part = self.parts.get_mut(p)?;
+        let from = std::mem::replace(part.replicas.get_mut(slot)?, to);
+        add(&mut self.load, from, false);
+        add(&mut self.load, to, true);
+        if slot == 0 {
+            add(&mut self.leads, from, false);
+            add(&mut self.leads, to, true);
+        }
+        Some(from)
+    }
+
+    fn on_non_targets(&self) -> usize {
+        (0..self.b.ids.len())
+            .filter(|&b| !self.is_target(b))
+            .map(|b| get(&self.load, b))
+            .sum()
+    }
+
+    fn ideal(&self, total: usize) -> (usize, usize) {
+        let n = self.targets().len().max(1);
+        (total / n, total.div_ceil(n))
+    }
+
+    fn total_replicas(&self) -> usize {
+        self.parts.iter().map(|p| p.replicas.len()).sum()
+    }
+
+    /// Each move takes one replica off one broker and puts it on another, so no plan can do
+    /// with fewer moves than the replicas above the ideal, nor than those missing below it; and
+    /// each partition spanning too few racks needs one move per missing rack.
+    fn rebalance_bound(&self) -> usize {
+        let (lo, hi) = self.ideal(self.total_replicas());
+        let (mut excess, mut deficit) = (0, 0);
+        for b in 0..self.b.ids.len() {
+            let c = get(&self.load, b);
+            if self.is_target(b) {
+                excess += c.saturating_sub(hi);
+                deficit += lo.saturating_sub(c);
+            } else {
+                excess += c;
+            }
+        }
+        let racks: usize = self
+            .parts
+            .iter()
+            .map(|p| {
+                self.required_racks(p.replicas.len())
+                    .saturating_sub(self.distinct_racks(&p.replicas))
+            })
+            .sum();
+        excess.max(deficit).max(racks)
+    }
+
+    /// Moves every replica on a non-target broker to the best target.
+    fn evacuate(&mut self) {
+        for p in 0..self.parts.len() {
+            let Some(rf) = self.parts.get(p).map(|x| x.replicas.len()) else {
+                continue;
+            };
+            for slot in 0..rf {
+                let Some(part) = self.parts.get(p) else { break };
+                let Some(&b) = part.replicas.get(slot) else {
+                    break;
+                };
+                if self.is_target(b) {
+                    continue;
+                }
+                // State::new checked that every partition fits on the targets.
+                if let Some(to) = self.best_target(&part.replicas, slot) {
+                    self.move_to(p, slot, to);
+                }
+            }
+        }
+    }
+
+    fn replace(&mut self, map: &BTreeMap<i32, i32>) -> Result<(), PlannerError> {
+        let index: BTreeMap<i32, usize> = self
+            .b
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (*b, i))
+            .collect();
+        let map: BTreeMap<usize, usize> = map
+            .iter()
+            .filter_map(|(o, n)| Some((*index.get(o)?, *index.get(n)?)))
+            .collect();
+        for p in 0..self.parts.len() {
+            let Some(part) = self.parts.get(p) else { break };
+            let swaps: Vec<(usize, usize)> = part
+                .replicas
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, b)| Some((slot, *map.get(b)?)))
+                .collect();
+            for &(slot, new) in &swaps {
+                if let Some(part) = self.parts.get(p) {
+                    if part.replicas.contains(&new) {
+                        let old = part.replicas.get(slot).copied().unwrap_or(0);
+                        return Err(PlannerError::ReplacementHeld {
+                            topic: part.key.0.clone(),
+                            partition: part.key.1,
+                            old: self.id(old),
+                            new: self.id(new),
+                        });
+                    }
+                }
+                self.move_to(p, slot, new);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves replicas that share a rack with another replica of their partition to a broker on
+    /// a rack the partition lacks (the later replica moves, so the preferred leader stays).
+    fn fix_racks(&mut self) {
+        for p in 0..self.parts.len() {
+            while let Some(part) = self.parts.get(p) {
+                if !self.violates(&part.replicas) {
+                    break;
+                }
+                let fix = (0..part.replicas.len()).rev().find_map(|slot| {
+                    let b = *part.replicas.get(slot)?;
+                    if self.rack_clash(&part.replicas, slot, b) == 0 {
+                        return None;
+                    }
+                    let to = self.best_target(&part.replicas, slot)?;
+                    (self.rack_clash(&part.replicas, slot, to) == 0).then_some((slot, to))
+                });
+                match fix {
+                    Some((slot, to)) => {
+                        self.move_to(p, slot, to);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// A move that leaves the partition spanning fewer racks than it did, or than it must, is
+    /// not allowed.
+    fn rack_ok(&self, replicas: &[usize], slot: usize, to: usize) -> bool {
+        let required = self.required_racks(replicas.len());
+        if required == 0 {
+            return true;
+        }
+        let before = self.distinct_racks(replicas);
+        let mut after = replicas.to_vec();
+        if let Some(s) = after.get_mut(slot) {
+            *s = to;
+        }
+        self.distinct_racks(&after) >= before.min(required)
+    }
+
+    /// A replica of a partition on `from` that can go to `to`: a follower first (moving the
+    /// preferred leader also moves leadership).
+    fn movable(&self, on: &[Vec<usize>], from: usize, to: usize) -> Option<(usize, usize)> {
+        let list = on.get(from)?;
+        for leader in [false, true] {
+            for &p in list {
+                let Some(part) = self.parts.get(p) else {
+                    continue;
+                };
+                if part.replicas.contains(&to) {
+                    continue;
+                }
+                let Some(slot) = part.replicas.iter().position(|&b| b == from) else {
+                    continue;
+                };
+                if (slot == 0) == leader && self.rack_ok(&part.replicas, slot, to) {
+                    return Some((p, slot));
+                }
+            }
+        }
+        None
+    }
+
+    /// Moves one replica at a time from the fullest target broker to the emptiest while they
+    /// differ by two or more (see the module docs for why this meets the bound).
+    fn balance_replicas(&mut self) {
+        let mut on: Vec<Vec<usize>> = vec![Vec::new(); self.b.ids.len()];
+        for (p, part) in self.parts.iter().enumerate() {
+            for &b in &part.replicas {
+                if let Some(l) = on.get_mut(b) {
+                    l.push(p);
+                }
+            }
+        }
+        let targets = self.targets();
+        loop {
+            let mut donors = targets.clone();
+            donors.sort_by_key(|&b| (Reverse(get(&self.load, b)), b));
+            let mut receivers = targets.clone();
+            receivers.sort_by_key(|&b| (get(&self.load, b), b));
+            let mut found = None;
+            'search: for &d in &donors {
+                for &r in &receivers {
+                    if get(&self.load, d) < get(&self.load, r) + 2 {
+                        break;
+                    }
+                    if let Some((p, slot)) = self.movable(&on, d, r) {
+                        found = Some((p, slot, d, r));
+                        break 'search;
+                    }
+                }
+            }
+            let Some((p, slot, d, r)) = found else { break };
+            self.move_to(p, slot, r);
+            if let Some(l) = on.get_mut(d) {
+                l.retain(|&x| x != p);
+            }
+            if let Some(l) = on.get_mut(r) {
+                l.push(p);
+            }
+        }
+    }
+
+    /// Swaps a partition's preferred leader with one of its other replicas while that evens
+    /// leader counts by two or more; partitions already in the plan are reordered first so the
+    /// plan touches as few extra partitions as it can.
+    fn balance_leaders(&mut self) {
+        let mut order: Vec<usize> = (0..self.parts.len())
+            .filter(|&p| self.parts.get(p).is_some_and(|x| x.replicas != x.orig))
+            .collect();
+        order.extend(
+            (0..self.parts.len())
+                .filter(|&p| self.parts.get(p).is_some_and(|x| x.replicas == x.orig)),
+        );
+        loop {
+            let mut swapped = false;
+            for &p in &order {
+                swapped |= self.swap_leader(p);
+            }
+            if !swapped {
+                break;
+            }
+        }
+    }
+
+    fn swap_leader(&mut self, p: usize) -> bool {
+        let Some(part) = self.parts.get(p) else {
+            return false;
+        };
+        let Some(&leader) = part.replicas.first() else {
+            return false;
+        };
+        let have = get(&self.leads, leader);
+        let best = part
+            .replicas
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|&(_, &b)| self.is_target(b) && get(&self.leads, b) + 2 <= have)
+            .min_by_key(|&(_, &b)| (get(&self.leads, b), b))
+            .map(|(slot, &b)| (slot, b));
+        let Some((slot, b)) = best else {
+            return false;
+        };
+        if let Some(part) = self.parts.get_mut(p) {
+            part.replicas.swap(0, slot);
+        }
+        add(&mut self.leads, leader, false);
+        add(&mut self.leads, b, true);
+        true
+    }
+
+    fn finish(
+        self,
+        current: &Assignment,
+        (load_before, leads_before): (Vec<usize>, Vec<usize>),
+        rack_violations_before: usize,
+        lower_bound: usize,
+    ) -> Planned {
+        let mut target = current.clone();
+        let mut changes = Assignment::new();
+        let mut rollback = Assignment::new();
+        let (mut replica_moves, mut leader_changes) = (0, 0);
+        let mut rack_violations = Vec::new();
+        for part in &self.parts {
+            if part.replicas == part.orig {
+                continue;
+            }
+            let ids: Vec<i32> = part.replicas.iter().map(|&b| self.id(b)).collect();
+            replica_moves += part
+                .replicas
+                .iter()
+                .filter(|b| !part.orig.contains(b))
+                .count();
+            if part.replicas.first() != part.orig.first() {
+                leader_changes += 1;
+            }
+            if part.set_changed() && self.violates(&part.replicas) {
+                rack_violations.push((part.key.clone(), ids.clone()));
+            }
+            if let Some(now) = current.get(part.key) {
+                rollback.insert(part.key.clone(), now.clone());
+            }
+            target.insert(part.key.clone(), ids.clone());
+            changes.insert(part.key.clone(), ids);
+        }
+        let range = |v: &[usize]| {
+            let t = self.targets();
+            let min = t.iter().map(|&b| get(v, b)).min().unwrap_or(0);
+            let max = t.iter().map(|&b| get(v, b)).max().unwrap_or(0);
+            (min, max)
+        };
+        let brokers = (0..self.b.ids.len())
+            .map(|b| BrokerLoad {
+                broker: self.id(b),
+                rack: self
+                    .rack_of(b)
+                    .and_then(|r| self.b.rack_names.get(r).cloned()),
+                target: self.is_target(b),
+                replicas_before: get(&load_before, b),
+                replicas_after: get(&self.load, b),
+                leaders_before: get(&leads_before, b),
+                leaders_after: get(&self.leads, b),
+            })
+            .collect();
+        let report = Report {
+            partitions: self.total_partitions,
+            scope_partitions: self.parts.len(),
+            partitions_changed: changes.len(),
+            replica_moves,
+            lower_bound,
+            leader_changes,
+            replicas_ideal: self.ideal(self.total_replicas()),
+            leaders_ideal: self.ideal(self.parts.len()),
+            replicas_range: range(&self.load),
+            leaders_range: range(&self.leads),
+            brokers,
+            rack_violations_before,
+            rack_violations,
+        };
+        Planned {
+            target,
+            changes,
+            rollback,
+            report,
+        }
+    }
+}
