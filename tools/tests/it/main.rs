@@ -7,5 +7,6 @@ mod gaps;
 mod kafka;
 mod live;
 mod real;
+mod reassign;
 mod replay;
 mod util;
