@@ -583,3 +583,48 @@ fn seeded_random_inputs_keep_every_invariant() {
     }
     assert!(exact > 20, "only {exact} unracked rebalances drawn");
 }
+
+/// The issue's size (10,000 partitions, RF 3, 100 brokers, the bench's input): exact bounds for a
+/// decommission and for a rebalance onto 10 new brokers, with and without 10 racks.
+#[test]
+fn issue_size_plans_meet_their_bounds() {
+    let topics: Vec<String> = (0..50).map(|t| format!("topic-{t:02}")).collect();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let ids: Vec<i32> = (1..=100).collect();
+    let current = round_robin(&names, 200, &ids, 3);
+    assert_eq!(current.len(), 10_000);
+    let grown: Vec<i32> = (1..=110).collect();
+    let racks = |b: &[i32]| -> BTreeMap<i32, String> {
+        b.iter().map(|b| (*b, format!("rack-{}", b % 10))).collect()
+    };
+    for with_racks in [false, true] {
+        let c = |b: &[i32]| {
+            Cluster::new(
+                b,
+                &if with_racks {
+                    racks(b)
+                } else {
+                    BTreeMap::new()
+                },
+            )
+            .unwrap()
+        };
+        let (small, big) = (c(&ids), c(&grown));
+        let p = plan(&current, &small, &Change::Decommission(set(&[42]))).unwrap();
+        check(&current, &small, &p);
+        assert_eq!((p.report.replica_moves, p.report.lower_bound), (300, 300));
+        assert!(p.report.rack_violations.is_empty());
+        let kept: Vec<i32> = ids.iter().copied().filter(|b| *b != 42).collect();
+        assert_within(&p.target, &kept, false, 0);
+        assert_within(&p.target, &kept, true, 1);
+
+        let p = plan(&current, &big, &Change::Rebalance).unwrap();
+        check(&current, &big, &p);
+        let r = &p.report;
+        assert_eq!(r.replicas_ideal, (272, 273));
+        assert_eq!(r.replica_moves, r.lower_bound, "racks: {with_racks}");
+        assert!(r.rack_violations.is_empty());
+        assert_within(&p.target, &grown, false, 0);
+        assert_within(&p.target, &grown, true, 1);
+    }
+}
