@@ -91,6 +91,20 @@ fn planner(c: &mut Criterion) {
             assert!(r.rack_violations.is_empty());
         })
     });
+    // Worst case for the balancing loop: every replica on 3 of the 100 brokers.
+    let skewed: Assignment = current
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), (0..3).map(|j| 1 + (i as i32 + j) % 3).collect()))
+        .collect();
+    g.bench_function("rebalance_from_3_onto_100_brokers", |b| {
+        b.iter(|| {
+            let p = plan(&skewed, &cluster, &Change::Rebalance).expect("plan");
+            let r = &p.report;
+            assert_eq!(r.replica_moves, r.lower_bound);
+            assert_eq!(r.replicas_range, (300, 300));
+        })
+    });
     g.finish();
 }
 

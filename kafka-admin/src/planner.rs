@@ -132,7 +132,7 @@ pub enum PlannerError {
     },
     #[error("cannot {action} broker {broker}: it is not in the broker list and holds no replica")]
     UnknownBroker { action: &'static str, broker: i32 },
-    #[error("broker {broker} ({role}) is not in the broker list")]
+    #[error("broker {broker} ({role}) is not in the cluster's broker list")]
     NotInBrokerList { broker: i32, role: &'static str },
     #[error("broker {0} would be replaced by itself")]
     ReplaceBySelf(i32),
@@ -359,7 +359,7 @@ impl<'a> Resolved<'a> {
                 if let Some(&b) = brokers.iter().find(|b| !cluster.contains(**b)) {
                     return Err(PlannerError::NotInBrokerList {
                         broker: b,
-                        role: "in --broker-list",
+                        role: "to receive the topics",
                     });
                 }
                 let present: BTreeSet<&str> = current.keys().map(|(t, _)| t.as_str()).collect();
@@ -731,11 +731,12 @@ impl<'a> State<'a> {
     }
 
     /// A replica of a partition on `from` that can go to `to`: a follower first (moving the
-    /// preferred leader also moves leadership).
-    fn movable(&self, on: &[Vec<usize>], from: usize, to: usize) -> Option<(usize, usize)> {
-        let list = on.get(from)?;
-        for leader in [false, true] {
-            for &p in list {
+    /// preferred leader also moves leadership). Returns which list (0 followers, 1 leaders) and
+    /// where in it, so the caller removes it in O(1).
+    fn movable(&self, on: &[[Vec<usize>; 2]], from: usize, to: usize) -> Option<(usize, usize)> {
+        let lists = on.get(from)?;
+        for (which, list) in lists.iter().enumerate() {
+            for (at, &p) in list.iter().enumerate().rev() {
                 let Some(part) = self.parts.get(p) else {
                     continue;
                 };
@@ -745,8 +746,8 @@ impl<'a> State<'a> {
                 let Some(slot) = part.replicas.iter().position(|&b| b == from) else {
                     continue;
                 };
-                if (slot == 0) == leader && self.rack_ok(&part.replicas, slot, to) {
-                    return Some((p, slot));
+                if self.rack_ok(&part.replicas, slot, to) {
+                    return Some((which, at));
                 }
             }
         }
@@ -754,40 +755,66 @@ impl<'a> State<'a> {
     }
 
     /// Moves one replica at a time from the fullest target broker to the emptiest while they
-    /// differ by two or more (see the module docs for why this meets the bound).
+    /// differ by two or more (see the module docs for why this meets the bound). Brokers are
+    /// kept ordered by load, and each broker's partitions split into the ones it follows and
+    /// the ones it leads (this loop never reorders a list), so each move costs a few lookups
+    /// rather than a sort and a scan.
     fn balance_replicas(&mut self) {
-        let mut on: Vec<Vec<usize>> = vec![Vec::new(); self.b.ids.len()];
+        let mut on: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; self.b.ids.len()];
         for (p, part) in self.parts.iter().enumerate() {
-            for &b in &part.replicas {
-                if let Some(l) = on.get_mut(b) {
-                    l.push(p);
+            for (slot, &b) in part.replicas.iter().enumerate() {
+                if let Some([follows, leads]) = on.get_mut(b) {
+                    if slot == 0 { leads } else { follows }.push(p);
                 }
             }
         }
-        let targets = self.targets();
+        // Fullest first, lower id first among equals; and emptiest first, lower id first.
+        let mut donors: BTreeSet<(usize, Reverse<usize>)> = BTreeSet::new();
+        let mut receivers: BTreeSet<(usize, usize)> = BTreeSet::new();
+        for b in self.targets() {
+            donors.insert((get(&self.load, b), Reverse(b)));
+            receivers.insert((get(&self.load, b), b));
+        }
         loop {
-            let mut donors = targets.clone();
-            donors.sort_by_key(|&b| (Reverse(get(&self.load, b)), b));
-            let mut receivers = targets.clone();
-            receivers.sort_by_key(|&b| (get(&self.load, b), b));
             let mut found = None;
-            'search: for &d in &donors {
-                for &r in &receivers {
-                    if get(&self.load, d) < get(&self.load, r) + 2 {
+            'search: for &(dl, Reverse(d)) in donors.iter().rev() {
+                for &(rl, r) in &receivers {
+                    if dl < rl + 2 {
                         break;
                     }
-                    if let Some((p, slot)) = self.movable(&on, d, r) {
-                        found = Some((p, slot, d, r));
+                    if let Some((which, at)) = self.movable(&on, d, r) {
+                        found = Some((d, r, which, at));
                         break 'search;
                     }
                 }
             }
-            let Some((p, slot, d, r)) = found else { break };
-            self.move_to(p, slot, r);
-            if let Some(l) = on.get_mut(d) {
-                l.retain(|&x| x != p);
+            let Some((d, r, which, at)) = found else {
+                break;
+            };
+            let Some(p) = on
+                .get_mut(d)
+                .and_then(|l| l.get_mut(which))
+                .map(|l| l.swap_remove(at))
+            else {
+                break;
+            };
+            let Some(slot) = self
+                .parts
+                .get(p)
+                .and_then(|x| x.replicas.iter().position(|&b| b == d))
+            else {
+                break;
+            };
+            for (b, l) in [(d, get(&self.load, d)), (r, get(&self.load, r))] {
+                donors.remove(&(l, Reverse(b)));
+                receivers.remove(&(l, b));
             }
-            if let Some(l) = on.get_mut(r) {
+            self.move_to(p, slot, r);
+            for b in [d, r] {
+                donors.insert((get(&self.load, b), Reverse(b)));
+                receivers.insert((get(&self.load, b), b));
+            }
+            if let Some(l) = on.get_mut(r).and_then(|l| l.get_mut(which)) {
                 l.push(p);
             }
         }

@@ -336,7 +336,7 @@ fn print_text(
     files: &Files,
 ) -> io::Result<()> {
     let r: &Report = &planned.report;
-    let mut l = |s: String| output::line(out, &s);
+    let mut l = |s: String| output::line(out, s.trim_end());
     l(format!("plan: {}", describe(change)))?;
     l(format!(
         "partitions: {} in scope of {}, {} in the plan",
@@ -347,6 +347,9 @@ fn print_text(
         r.replica_moves, r.lower_bound
     ))?;
     l(format!("preferred leader changes: {}", r.leader_changes))?;
+    if r.partitions_changed == 0 {
+        l("nothing to change: the plan is empty".to_string())?;
+    }
     l(format!(
         "replicas per broker: {}..{} (ideal {}..{})",
         r.replicas_range.0, r.replicas_range.1, r.replicas_ideal.0, r.replicas_ideal.1
