@@ -301,10 +301,16 @@ fn write_new(path: &Path, text: &str, force: bool) -> Result<(), Fail> {
     let tmp = path.with_file_name(format!(".{name}.drkit-partial"));
     let fail = |e: io::Error| Fail::Input(format!("cannot write {}: {e}", path.display()));
     let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(text.as_bytes())
+    let written = f
+        .write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
-        .map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // Best effort: the partial file is ours, and the error that matters is `e`.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
 }
 
 fn ids(v: &[i32]) -> String {

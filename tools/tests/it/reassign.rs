@@ -358,3 +358,155 @@ fn bad_input_is_exit_2_with_the_reason() {
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("nope.json"), "{}", missing.stderr);
 }
+
+/// The JSON Lines schema of docs/REASSIGN.md, field for field: an undocumented field fails here.
+#[allow(dead_code)]
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Line {
+    Partition {
+        topic: String,
+        partition: i32,
+        replicas_before: Vec<i32>,
+        replicas_after: Vec<i32>,
+        replica_moves: u64,
+        leader_changed: bool,
+    },
+    Broker {
+        broker: i32,
+        rack: Option<String>,
+        target: bool,
+        replicas_before: u64,
+        replicas_after: u64,
+        leaders_before: u64,
+        leaders_after: u64,
+    },
+    RackViolation {
+        topic: String,
+        partition: i32,
+        replicas: Vec<i32>,
+    },
+    Summary {
+        change: String,
+        partitions: u64,
+        scope_partitions: u64,
+        partitions_changed: u64,
+        replica_moves: u64,
+        lower_bound: u64,
+        leader_changes: u64,
+        replicas_ideal: [u64; 2],
+        replicas_range: [u64; 2],
+        leaders_ideal: [u64; 2],
+        leaders_range: [u64; 2],
+        rack_violations_before: u64,
+        rack_violations: u64,
+        plan_file: Option<String>,
+        rollback_file: Option<String>,
+    },
+}
+
+#[test]
+fn json_lines_follow_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let cur = dir.path().join("c.json");
+    fs::write(
+        &cur,
+        r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2,3]},
+            {"topic":"t","partition":1,"replicas":[2,3,1]}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("p.json");
+    let r = generate(
+        &cur,
+        &[
+            "--brokers",
+            "1,2,3,4,5",
+            "--racks",
+            "1=a,2=b,3=c,4=a,5=c",
+            "--replace",
+            "3:4",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let mut kinds = BTreeSet::new();
+    for l in r.stdout.lines() {
+        let parsed: Line = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        kinds.insert(format!("{:?}", std::mem::discriminant(&parsed)));
+        assert!(l.starts_with("{\"type\":"), "{l}");
+    }
+    assert_eq!(kinds.len(), 4, "{}", r.stdout);
+    let doc = fs::read_to_string(crate::util::repo_root().join("docs/REASSIGN.md")).unwrap();
+    let summary = r.lines.last().unwrap().as_object().unwrap();
+    let broker = r.lines.iter().find(|l| l["type"] == "broker").unwrap();
+    let part = r.lines.iter().find(|l| l["type"] == "partition").unwrap();
+    for field in summary
+        .keys()
+        .chain(broker.as_object().unwrap().keys())
+        .chain(part.as_object().unwrap().keys())
+    {
+        assert!(
+            doc.contains(&format!("`{field}`")),
+            "{field} is not documented"
+        );
+    }
+    assert_eq!(summary["plan_file"], out.to_str().unwrap());
+}
+
+#[test]
+fn the_rollback_is_written_before_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let cur = current_file(dir.path());
+    let rb = dir.path().join("rb.json");
+    // The plan's directory does not exist: the rollback is already on disk when writing it fails.
+    let out = dir.path().join("missing-dir").join("plan.json");
+    let r = generate(
+        &cur,
+        &[
+            "--brokers",
+            "1,2,3,4",
+            "--decommission",
+            "1",
+            "--rollback",
+            rb.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot write") && r.stderr.contains("plan.json"),
+        "{}",
+        r.stderr
+    );
+    let rollback = read_plan(&rb).assignment();
+    let current = read_plan(&cur).assignment();
+    assert_eq!(
+        rollback.len(),
+        current.values().filter(|r| r.contains(&1)).count()
+    );
+    assert!(!out.exists());
+
+    // --rollback without --out: the rollback file, and the plan on stdout.
+    let rb2 = dir.path().join("rb2.json");
+    let r = generate(
+        &cur,
+        &[
+            "--brokers",
+            "1,2,3,4",
+            "--decommission",
+            "1",
+            "--rollback",
+            rb2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = Plan::parse(&r.stdout).unwrap().assignment();
+    assert_eq!(
+        plan.keys().collect::<Vec<_>>(),
+        read_plan(&rb2).assignment().keys().collect::<Vec<_>>()
+    );
+}
