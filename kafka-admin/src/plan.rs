@@ -9,6 +9,10 @@
 //! `log_dirs` is optional; when present it has one entry per replica (`"any"` = broker's choice).
 //! Reading checks the shape only (version, non-empty replica lists, no broker twice in one list,
 //! no partition twice); [`Plan::check_against`] checks it against a cluster.
+//!
+//! Also here: the other inputs of Kafka's tool, parsed the same way for `drkit reassign
+//! generate` (the `--topics-to-move-json-file` document and the `1,2,3` broker-list syntax),
+//! plus drkit's `1=a,2=b` racks and `3:7` replacements.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
