@@ -226,6 +226,22 @@ fn racks_stay_spread_after_a_decommission() {
 }
 
 #[test]
+fn two_lost_replicas_of_one_partition_keep_it_spread() {
+    // t-0 loses both 2 (rack b) and 3 (rack c); rack b is gone with 2.
+    let c = racked(&[(1, "a"), (2, "b"), (3, "c"), (4, "c"), (5, "a"), (6, "c")]);
+    let current: Assignment = [(("t".to_string(), 0), vec![1, 2, 3])]
+        .into_iter()
+        .collect();
+    let planned = plan(&current, &c, &Change::Decommission(set(&[2, 3]))).unwrap();
+    check(&current, &c, &planned);
+    // Only racks a and c remain: [1, x, y] must span both, so one of x, y is on c.
+    let t = &planned.target[&("t".to_string(), 0)];
+    let racks: BTreeSet<&str> = t.iter().map(|b| c.rack(*b).unwrap()).collect();
+    assert_eq!(racks.len(), 2, "{t:?}");
+    assert!(planned.report.rack_violations.is_empty());
+}
+
+#[test]
 fn rack_violations_are_reported_not_hidden() {
     let c = racked(&[(1, "a"), (2, "b"), (3, "c"), (4, "a")]);
     let current: Assignment = [

@@ -215,7 +215,8 @@ impl<'a> State<'a> {
         self.distinct_racks(replicas) < self.required_racks(replicas.len())
     }
 
-    /// Replicas other than the one in `slot` on `cand`'s rack.
+    /// Replicas other than the one in `slot` on `cand`'s rack. Replicas on brokers that are
+    /// being emptied do not count: they are leaving, and their racks are free to reuse.
     fn rack_clash(&self, replicas: &[usize], slot: usize, cand: usize) -> usize {
         let Some(rack) = self.rack_of(cand) else {
             return 0;
@@ -223,7 +224,7 @@ impl<'a> State<'a> {
         replicas
             .iter()
             .enumerate()
-            .filter(|&(i, &b)| i != slot && self.rack_of(b) == Some(rack))
+            .filter(|&(i, &b)| i != slot && self.is_target(b) && self.rack_of(b) == Some(rack))
             .count()
     }
 
