@@ -19,6 +19,8 @@
 //!
 //! Replication factors never change. A rack constraint that cannot be met is not an error: the
 //! replica is placed best-effort and the partition is listed in [`Report::rack_violations`].
+//! A rebalance repairs partitions that share a rack; a decommission or replacement only moves
+//! what must move and never narrows a partition's spread where another broker would do.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -210,8 +212,9 @@ pub struct Report {
     pub brokers: Vec<BrokerLoad>,
     /// Partitions in scope whose replicas shared a rack before (where distinct racks were possible).
     pub rack_violations_before: usize,
-    /// Partitions this plan changes that end up sharing a rack where distinct racks were possible:
-    /// best-effort placements the operator should look at.
+    /// Partitions this plan moves replicas of that end up spanning fewer racks than they did
+    /// and than they could (best-effort placements the operator should look at). A partition
+    /// that already shared a rack and spans as many racks as before is not listed.
     pub rack_violations: Vec<(TopicPartition, Vec<i32>)>,
 }
 

@@ -556,7 +556,12 @@ impl<'a> State<'a> {
             if part.replicas.first() != part.orig.first() {
                 leader_changes += 1;
             }
-            if part.set_changed() && self.violates(&part.replicas) {
+            // Only spreads this plan made narrower: a partition that already shared a rack and
+            // still spans as many racks is not the plan's doing (it is in the "before" count).
+            let floor = self
+                .distinct_racks(&part.orig)
+                .min(self.required_racks(part.replicas.len()));
+            if part.set_changed() && self.distinct_racks(&part.replicas) < floor {
                 rack_violations.push((part.key.clone(), ids.clone()));
             }
             if let Some(now) = current.get(part.key) {

@@ -365,14 +365,14 @@ fn print_text(
         r.leaders_range.0, r.leaders_range.1, r.leaders_ideal.0, r.leaders_ideal.1
     ))?;
     l(format!(
-        "rack violations: {} in the plan ({} in scope before)",
+        "rack violations: {} made by this plan ({} partitions in scope shared a rack before)",
         r.rack_violations.len(),
         r.rack_violations_before
     ))?;
     for ((topic, partition), replicas) in &r.rack_violations {
         l(format!(
-            "warning: {topic}-{partition}: replicas {} share a rack although enough racks exist \
-             (placed best-effort)",
+            "warning: {topic}-{partition}: replicas {} span fewer racks than before and than the \
+             brokers allow (placed best-effort)",
             ids(replicas)
         ))?;
     }
