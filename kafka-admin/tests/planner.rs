@@ -155,6 +155,37 @@ fn decommission_of_a_broker_missing_from_the_cluster() {
 }
 
 #[test]
+fn a_dead_broker_can_be_replaced_or_moved_off() {
+    // Broker 4 is gone from the metadata but still listed in replica lists.
+    let current = round_robin(&["t", "u"], 8, &[1, 2, 3, 4], 2);
+    let c = cluster(&[1, 2, 3, 5]);
+    let planned = plan(&current, &c, &Change::Replace(vec![(4, 5)])).unwrap();
+    check(&current, &c, &planned);
+    for (k, now) in &current {
+        let expect: Vec<i32> = now.iter().map(|&b| if b == 4 { 5 } else { b }).collect();
+        assert_eq!(planned.target[k], expect, "{k:?}");
+    }
+    let change = Change::MoveTopics {
+        topics: ["t".to_string()].into_iter().collect(),
+        brokers: set(&[1, 2, 3]),
+    };
+    let planned = plan(&current, &c, &change).unwrap();
+    check(&current, &c, &planned);
+    for (k, t) in &planned.target {
+        if k.0 == "t" {
+            assert!(t.iter().all(|b| (1..=3).contains(b)), "{k:?}: {t:?}");
+        } else {
+            assert_eq!(t, &current[k]);
+        }
+    }
+    let on4 = current
+        .iter()
+        .filter(|(k, r)| k.0 == "t" && r.contains(&4))
+        .count();
+    assert_eq!(planned.report.replica_moves, on4);
+}
+
+#[test]
 fn replace_puts_the_new_broker_exactly_where_the_old_one_was() {
     let current = round_robin(&["a", "b"], 30, &[1, 2, 3, 4, 5], 3);
     let c = cluster(&[1, 2, 3, 4, 5, 7]);
