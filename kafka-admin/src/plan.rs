@@ -9,6 +9,10 @@
 //! `log_dirs` is optional; when present it has one entry per replica (`"any"` = broker's choice).
 //! Reading checks the shape only (version, non-empty replica lists, no broker twice in one list,
 //! no partition twice); [`Plan::check_against`] checks it against a cluster.
+//!
+//! Also here: the other inputs of Kafka's tool, parsed the same way for `drkit reassign
+//! generate` (the `--topics-to-move-json-file` document and the `1,2,3` broker-list syntax),
+//! plus drkit's `1=a,2=b` racks and `3:7` replacements.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -88,6 +92,16 @@ pub enum PlanError {
         current: usize,
         planned: usize,
     },
+    #[error("not a broker id: {text:?} (expected a non-negative integer)")]
+    BrokerId { text: String },
+    #[error("broker {0} is listed twice")]
+    BrokerListedTwice(i32),
+    #[error("not BROKER=RACK: {text:?}")]
+    Rack { text: String },
+    #[error("not OLD:NEW: {text:?}")]
+    Replace { text: String },
+    #[error("the list of topics to move is empty")]
+    NoTopics,
 }
 
 impl Plan {
@@ -226,6 +240,100 @@ impl Plan {
     }
 }
 
+/// Kafka's `--topics-to-move-json-file` format: `{"version":1,"topics":[{"topic":"foo"}]}`.
+#[derive(Debug, Deserialize)]
+struct TopicsToMove {
+    version: i32,
+    topics: Vec<TopicEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicEntry {
+    topic: String,
+}
+
+/// Parses a topics-to-move document. A topic listed twice is the same request, so it is kept
+/// once; an empty list is an error because it would silently plan nothing.
+pub fn parse_topics_to_move(text: &str) -> Result<BTreeSet<String>, PlanError> {
+    let doc: TopicsToMove =
+        serde_json::from_str(text).map_err(|e| PlanError::Syntax(e.to_string()))?;
+    if doc.version != 1 {
+        return Err(PlanError::Version(doc.version));
+    }
+    let topics: BTreeSet<String> = doc.topics.into_iter().map(|t| t.topic).collect();
+    if topics.is_empty() {
+        return Err(PlanError::NoTopics);
+    }
+    Ok(topics)
+}
+
+/// Reads a topics-to-move file; errors name the file.
+pub fn read_topics_to_move(path: &Path) -> Result<BTreeSet<String>, PlanError> {
+    let named = |reason: String| PlanError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
+    parse_topics_to_move(&text).map_err(|e| named(e.to_string()))
+}
+
+fn broker_id(text: &str) -> Result<i32, PlanError> {
+    text.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|b| *b >= 0)
+        .ok_or_else(|| PlanError::BrokerId {
+            text: text.to_string(),
+        })
+}
+
+/// `1,2,3` (Kafka's `--broker-list` syntax). Order is kept; a broker twice is an error because it
+/// usually means a typo for another id.
+pub fn parse_broker_list(text: &str) -> Result<Vec<i32>, PlanError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let b = broker_id(part)?;
+        if !seen.insert(b) {
+            return Err(PlanError::BrokerListedTwice(b));
+        }
+        out.push(b);
+    }
+    Ok(out)
+}
+
+/// `1=a,2=b`: each broker's rack.
+pub fn parse_racks(text: &str) -> Result<BTreeMap<i32, String>, PlanError> {
+    let mut out = BTreeMap::new();
+    for part in text.split(',') {
+        let bad = || PlanError::Rack {
+            text: part.to_string(),
+        };
+        let (b, rack) = part.split_once('=').ok_or_else(bad)?;
+        let rack = rack.trim();
+        if rack.is_empty() {
+            return Err(bad());
+        }
+        let b = broker_id(b)?;
+        if out.insert(b, rack.to_string()).is_some() {
+            return Err(PlanError::BrokerListedTwice(b));
+        }
+    }
+    Ok(out)
+}
+
+/// `3:7,4:8`: replace broker 3 by 7 and 4 by 8.
+pub fn parse_replace(text: &str) -> Result<Vec<(i32, i32)>, PlanError> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (old, new) = part.split_once(':').ok_or_else(|| PlanError::Replace {
+            text: part.to_string(),
+        })?;
+        out.push((broker_id(old)?, broker_id(new)?));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +419,55 @@ mod tests {
                 planned: 3,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn topics_to_move_and_flag_lists() {
+        let t = parse_topics_to_move(
+            r#"{"version":1,"topics":[{"topic":"b"},{"topic":"a"},{"topic":"b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            parse_topics_to_move(r#"{"version":1,"topics":[]}"#),
+            Err(PlanError::NoTopics)
+        );
+        assert_eq!(
+            parse_topics_to_move(r#"{"version":3,"topics":[{"topic":"a"}]}"#),
+            Err(PlanError::Version(3))
+        );
+        assert!(matches!(
+            parse_topics_to_move(r#"{"version":1,"topics":[{"name":"a"}]}"#),
+            Err(PlanError::Syntax(_))
+        ));
+
+        assert_eq!(parse_broker_list("3, 1,2").unwrap(), [3, 1, 2]);
+        assert_eq!(
+            parse_broker_list("1,2,1"),
+            Err(PlanError::BrokerListedTwice(1))
+        );
+        assert_eq!(
+            parse_broker_list("1,x").unwrap_err().to_string(),
+            "not a broker id: \"x\" (expected a non-negative integer)"
+        );
+        assert!(parse_broker_list("-1").is_err());
+        assert!(parse_broker_list("").is_err());
+
+        let r = parse_racks("1=a,2=b").unwrap();
+        assert_eq!(r[&2], "b");
+        assert!(matches!(parse_racks("1=a,2"), Err(PlanError::Rack { .. })));
+        assert!(matches!(parse_racks("1="), Err(PlanError::Rack { .. })));
+        assert_eq!(parse_racks("1=a,1=b"), Err(PlanError::BrokerListedTwice(1)));
+
+        assert_eq!(parse_replace("3:7,4:8").unwrap(), [(3, 7), (4, 8)]);
+        assert!(matches!(
+            parse_replace("3-7"),
+            Err(PlanError::Replace { .. })
+        ));
+        assert!(matches!(
+            parse_replace("3:x"),
+            Err(PlanError::BrokerId { .. })
         ));
     }
 }

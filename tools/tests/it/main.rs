@@ -9,6 +9,7 @@ mod kafka;
 mod live;
 mod offsets;
 mod real;
+mod reassign;
 mod reassign_exec;
 mod replay;
 mod topics;
