@@ -6,14 +6,13 @@
 //! its rollback, the rollback first, neither over an existing file without `--force`, never over
 //! an input.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 use kafka_admin::plan::{self, Assignment, Plan};
 use kafka_admin::planner::{self, Change, Cluster, Planned, Report};
-use replay::kafka::Settings;
 use serde_json::{json, Value};
 
 use crate::cli::Format;
@@ -111,15 +110,7 @@ fn generate(a: &Flags) -> Result<Outcome, Fail> {
     let files = Files::resolve(a)?;
     let (current, cluster) = match (&a.current, &a.bootstrap_server) {
         (Some(path), _) => offline(path, a)?,
-        (None, Some(bootstrap)) => {
-            let mut settings = Settings::default();
-            for kv in &a.kafka_settings {
-                settings
-                    .0
-                    .push(Settings::parse_one(kv).map_err(Fail::Input)?);
-            }
-            from_cluster(bootstrap, &settings)?
-        }
+        (None, Some(bootstrap)) => from_cluster(bootstrap, &a.kafka_settings)?,
         // clap's "source" group requires one of the two.
         (None, None) => return Err(Fail::Input("give --current or --bootstrap-server".into())),
     };
@@ -179,12 +170,23 @@ fn offline(path: &Path, a: &Flags) -> Result<(Assignment, Cluster), Fail> {
     Ok((current, cluster))
 }
 
-/// Reading the assignment, brokers and racks from a cluster (Metadata request): kept to this one
-/// function so the protocol client can be wired in without touching the rest.
-fn from_cluster(_bootstrap: &str, _settings: &Settings) -> Result<(Assignment, Cluster), Fail> {
-    Err(Fail::Input(
-        "reading the assignment from a cluster is not wired yet; use --current".into(),
-    ))
+/// The assignment, brokers and racks as the cluster reports them (one Metadata request through
+/// the admin client `drkit topics` uses; internal topics left out, as Kafka's tool does).
+fn from_cluster(bootstrap: &str, settings: &[String]) -> Result<(Assignment, Cluster), Fail> {
+    let connect = crate::topics::ConnectArgs {
+        bootstrap_server: bootstrap.to_string(),
+        settings: settings.to_vec(),
+    };
+    let mut admin = connect.connect("reassign generate").map_err(Fail::Input)?;
+    let (brokers, assignment) = kafka_admin::topics::brokers_and_assignment(&mut admin, &[])
+        .map_err(|e| Fail::Input(format!("reading the cluster's assignment: {e}")))?;
+    let ids: Vec<i32> = brokers.keys().copied().collect();
+    let racks: BTreeMap<i32, String> = brokers
+        .iter()
+        .filter_map(|(b, r)| r.clone().map(|r| (*b, r)))
+        .collect();
+    let cluster = Cluster::new(&ids, &racks).map_err(input)?;
+    Ok((assignment, cluster))
 }
 
 fn change(a: &Flags) -> Result<Change, Fail> {

@@ -510,3 +510,55 @@ fn the_rollback_is_written_before_the_plan() {
         read_plan(&rb2).assignment().keys().collect::<Vec<_>>()
     );
 }
+
+/// `--bootstrap-server`: the assignment, brokers and racks come from the cluster's Metadata (the
+/// protocol fake of kafka-admin/tests/support, since Tansu fakes its replica lists).
+#[test]
+fn the_current_assignment_and_racks_are_read_from_the_cluster() {
+    use crate::reassign_exec::fake_broker::{FakeCluster, FakePartition, FakeState};
+    let mut state = FakeState::cluster(&[1, 2, 3, 4]).topic(
+        "t",
+        vec![
+            FakePartition::healthy(&[1, 4]),
+            FakePartition::healthy(&[4, 2]),
+            FakePartition::healthy(&[2, 3]),
+            FakePartition::healthy(&[3, 1]),
+        ],
+    );
+    for (b, rack) in [(1, "a"), (2, "b"), (3, "a"), (4, "b")] {
+        state.brokers.insert(b, Some(rack.to_string()));
+    }
+    let fake = FakeCluster::start(state);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    let out = drkit()
+        .args(["reassign", "generate", "--bootstrap-server", &fake.addr])
+        .args(["--decommission", "4", "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let planned = Plan::read(&plan).unwrap().assignment();
+    // Exactly the two partitions with a replica on broker 4 change. Partition 0 ([1 (a), 4 (b)])
+    // can keep both racks only with broker 2, the one rack-b broker left; partition 1 keeps 2
+    // (rack b) and needs a rack-a broker.
+    assert_eq!(
+        planned.keys().cloned().collect::<Vec<_>>(),
+        vec![("t".to_string(), 0), ("t".to_string(), 1)]
+    );
+    assert_eq!(planned[&("t".to_string(), 0)], vec![1, 2]);
+    let p1 = &planned[&("t".to_string(), 1)];
+    assert!(
+        p1.contains(&2) && (p1.contains(&1) || p1.contains(&3)),
+        "{p1:?}"
+    );
+    let rollback = Plan::read(&dir.path().join("plan.json.rollback.json"))
+        .unwrap()
+        .assignment();
+    assert_eq!(rollback[&("t".to_string(), 1)], vec![4, 2]);
+}
