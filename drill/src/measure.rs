@@ -331,6 +331,25 @@ fn class(
     }
 }
 
+/// A duration for people: `1h 02m 03s`, `4m 30s`, `12s` (milliseconds only when present).
+pub fn human(d: TimeDelta) -> String {
+    let sign = if d < TimeDelta::zero() { "-" } else { "" };
+    let ms = d.num_milliseconds().unsigned_abs();
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let fr = if frac == 0 {
+        String::new()
+    } else {
+        format!(".{frac:03}")
+    };
+    if h > 0 {
+        format!("{sign}{h}h {m:02}m {s:02}{fr}s")
+    } else if m > 0 {
+        format!("{sign}{m}m {s:02}{fr}s")
+    } else {
+        format!("{sign}{s}{fr}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,24 +507,5 @@ mod tests {
             .unwrap();
         assert_eq!(pg.verdict, Verdict::Unmeasured);
         assert_eq!(pg.reason.as_deref(), Some("no validated event"));
-    }
-}
-
-/// A duration for people: `1h 02m 03s`, `4m 30s`, `12s` (milliseconds only when present).
-pub fn human(d: TimeDelta) -> String {
-    let sign = if d < TimeDelta::zero() { "-" } else { "" };
-    let ms = d.num_milliseconds().unsigned_abs();
-    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    let fr = if frac == 0 {
-        String::new()
-    } else {
-        format!(".{frac:03}")
-    };
-    if h > 0 {
-        format!("{sign}{h}h {m:02}m {s:02}{fr}s")
-    } else if m > 0 {
-        format!("{sign}{m}m {s:02}{fr}s")
-    } else {
-        format!("{sign}{s}{fr}s")
     }
 }
