@@ -48,15 +48,26 @@ fn verdict_cell(v: Verdict) -> String {
     format!("<td class=\"{0}\">{0}</td>", v.as_str())
 }
 
-/// The phases drawn for a service, in order, each with its bar colour.
+/// The state a service is in after each phase event (same order as [`phases`]), and its bar
+/// colour: a bar runs from one recorded event to the next.
 const PHASES: &[(&str, &str)] = &[
-    ("fault", "#d9534f"),
-    ("detected", "#f0ad4e"),
-    ("restore started", "#5bc0de"),
-    ("restored", "#5cb85c"),
-    ("healthy", "#2e7d32"),
+    ("down, not yet detected", "#d9534f"),
+    ("detected, restore not started", "#f0ad4e"),
+    ("restoring", "#5bc0de"),
+    ("restored, not yet healthy", "#5cb85c"),
+    ("healthy, not yet validated", "#2e7d32"),
     ("validated", "#2e7d32"),
 ];
+
+/// Grid labels: `+30m`, `+2h`, `+1d`.
+fn tick(minutes: i64) -> String {
+    match minutes {
+        m if m % 1440 == 0 => format!("+{}d", m / 1440),
+        m if m % 60 == 0 => format!("+{}h", m / 60),
+        m if m >= 60 => format!("+{}h{:02}m", m / 60, m % 60),
+        m => format!("+{m}m"),
+    }
+}
 
 fn phases(s: &ServiceResult) -> Vec<(usize, DateTime<Utc>)> {
     [
@@ -86,9 +97,9 @@ fn timeline(m: &Measured) -> String {
         return "<p>No service has a fault time: no timeline.</p>".into();
     };
     let span = (t1 - t0).num_milliseconds().max(1) as f64;
-    let (left, width, row_h) = (220.0, 740.0, 30.0);
+    let (left, width, row_h) = (220.0, 720.0, 30.0);
     let x = |at: DateTime<Utc>| left + (at - t0).num_milliseconds() as f64 / span * width;
-    let height = 40.0 + row_h * rows.len() as f64;
+    let height = 50.0 + row_h * rows.len() as f64;
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -101,6 +112,24 @@ fn timeline(m: &Measured) -> String {
         left + width,
         escape(&format_time(t1))
     );
+    // Hour-ish grid lines: the smallest step that gives at most 8 of them.
+    let steps = [5, 15, 30, 60, 120, 360, 720, 1440, 10080];
+    let span_min = (t1 - t0).num_minutes();
+    let step = steps
+        .iter()
+        .copied()
+        .find(|s| span_min / s <= 8)
+        .unwrap_or(10080);
+    for k in 1..=(span_min / step) {
+        let gx = x(t0 + TimeDelta::minutes(k * step));
+        let _ = write!(
+            svg,
+            "<line x1=\"{gx:.1}\" x2=\"{gx:.1}\" y1=\"18\" y2=\"{}\" class=\"grid\"/><text x=\"{gx:.1}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
+            height - 14.0,
+            height - 2.0,
+            tick(k * step)
+        );
+    }
     for (i, s) in rows.iter().enumerate() {
         let y = 24.0 + row_h * i as f64;
         let cls = if s.verdict == Verdict::Met {
@@ -163,7 +192,8 @@ body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-coll
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:14px}}th{{background:#f4f4f4}}\
 .met{{color:#2e7d32;font-weight:bold}}.missed,.unmeasured,.bad{{color:#c62828;font-weight:bold}}\
 .verdict{{font-size:18px}}.axis{{font-size:11px;fill:#555}}.label{{font-size:13px}}\
-.objective{{stroke:#000;stroke-width:2;stroke-dasharray:3,2}}code{{font-size:12px}}\n\
+.objective{{stroke:#000;stroke-width:2;stroke-dasharray:3,2}}.grid{{stroke:#ddd;stroke-width:1}}\
+code{{font-size:12px;word-break:break-all}}.sw{{display:inline-block;width:12px;height:12px;margin:0 3px}}\n\
 </style></head><body>\n<h1>Drill {drill}</h1>\n<p>Record <code>{record}</code>: {events} events, chain {chain}, head <code>{head}</code>. RTO ends at <b>{end}</b>.</p>\n{verdict}\n",
         drill = escape(p.drill),
         record = escape(p.record),
@@ -172,7 +202,16 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:14px}}th{
         head = escape(p.head.unwrap_or("—")),
         end = m.rto_end.as_str(),
     );
-    h.push_str("<h2>Timeline</h2>\n<p>Bars: fault → detected (red), → restore started (orange), → restored (blue), → healthy (green), → validated; dashed line: the tier's RTO objective.</p>\n");
+    h.push_str("<h2>Timeline</h2>\n<p>");
+    for (name, colour) in PHASES.iter().take(PHASES.len() - 1) {
+        let _ = write!(
+            h,
+            "<span class=\"sw\" style=\"background:{colour}\"></span>{name} "
+        );
+    }
+    h.push_str(
+        "— dashed line: fault + the tier's RTO objective; +N: time since the first fault.</p>\n",
+    );
     h.push_str(&timeline(m));
     h.push_str("\n<h2>RTO per service</h2>\n<table><tr><th>service</th><th>tier</th><th>fault</th><th>detected</th><th>restore started</th><th>restored</th><th>healthy</th><th>validated</th><th>RTO</th><th>objective</th><th>verdict</th><th>why</th><th>backups</th></tr>\n");
     for s in &m.services {
@@ -223,8 +262,45 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:14px}}th{
         );
     }
     h.push_str("</table>\n");
-    if !p.breaks.is_empty() || !m.problems.is_empty() {
+    let failing: Vec<String> = m
+        .services
+        .iter()
+        .filter(|s| s.verdict != Verdict::Met)
+        .map(|s| {
+            format!(
+                "{} RTO {}: {}",
+                s.service,
+                s.verdict.as_str(),
+                s.reason.clone().unwrap_or_else(|| format!(
+                    "{} against {}",
+                    d(s.rto),
+                    d(s.objective)
+                ))
+            )
+        })
+        .chain(
+            m.classes
+                .iter()
+                .filter(|c| c.verdict != Verdict::Met)
+                .map(|c| {
+                    format!(
+                        "{} RPO {}: {}",
+                        c.class,
+                        c.verdict.as_str(),
+                        c.reason.clone().unwrap_or_else(|| format!(
+                            "{} against {}",
+                            d(c.rpo),
+                            d(c.objective)
+                        ))
+                    )
+                }),
+        )
+        .collect();
+    if !p.breaks.is_empty() || !m.problems.is_empty() || !failing.is_empty() {
         h.push_str("<h2>Problems</h2>\n<ul>\n");
+        for f in &failing {
+            let _ = writeln!(h, "<li class=\"bad\">{}</li>", escape(f));
+        }
         for b in p.breaks {
             let _ = writeln!(
                 h,
