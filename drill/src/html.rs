@@ -318,3 +318,31 @@ code{{font-size:12px;word-break:break-all}}.sw{{display:inline-block;width:12px;
     h.push_str("</body></html>\n");
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objectives::RtoEnd;
+
+    #[test]
+    fn names_are_escaped() {
+        let m = Measured {
+            rto_end: RtoEnd::Healthy,
+            services: Vec::new(),
+            classes: Vec::new(),
+            problems: vec!["<script>alert(1)</script> & more".into()],
+        };
+        let page = render(&Page {
+            drill: "d\"<blink>",
+            record: "r&.jsonl",
+            events: 0,
+            head: None,
+            breaks: &[],
+            measured: &m,
+            pass: false,
+        });
+        assert!(!page.contains("<script>") && !page.contains("<blink>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"));
+        assert!(page.contains("d&quot;&lt;blink&gt;") && page.contains("r&amp;.jsonl"));
+    }
+}

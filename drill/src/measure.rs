@@ -155,6 +155,7 @@ pub fn measure(events: &[Event], o: &Objectives, rto_end: RtoEnd, expect: &Expec
                 .get(&normalise(name))
                 .cloned()
                 .unwrap_or_default();
+            problems.extend(out_of_order(name, &evs));
             service(name, &evs, wide_fault, wide_detected, o, rto_end)
         })
         .collect();
@@ -192,6 +193,37 @@ pub fn measure(events: &[Event], o: &Objectives, rto_end: RtoEnd, expect: &Expec
         classes,
         problems,
     }
+}
+
+/// A service's own phase events must not go back in time (fault, detected, restore started,
+/// restored, healthy, validated): a restore that ends before it starts is a mistyped `--at`, and
+/// the RTO measured from such a record would be wrong without anyone noticing.
+fn out_of_order(name: &str, evs: &[&Event]) -> Vec<String> {
+    const ORDER: [EventKind; 6] = [
+        EventKind::Fault,
+        EventKind::Detected,
+        EventKind::RestoreStarted,
+        EventKind::Restored,
+        EventKind::Healthy,
+        EventKind::Validated,
+    ];
+    let present: Vec<(EventKind, DateTime<Utc>)> = ORDER
+        .iter()
+        .filter_map(|k| first(evs, *k).map(|t| (*k, t)))
+        .collect();
+    present
+        .windows(2)
+        .filter_map(|w| match w {
+            [(ka, ta), (kb, tb)] if tb < ta => Some(format!(
+                "{name}: {} at {} is before {} at {}",
+                kb.as_str(),
+                crate::event::format_time(*tb),
+                ka.as_str(),
+                crate::event::format_time(*ta)
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 fn service(
@@ -485,6 +517,27 @@ mod tests {
         let prod = m.classes.iter().find(|c| c.class == "production").unwrap();
         assert_eq!(prod.verdict, Verdict::Unmeasured);
         assert!(m.problems.iter().any(|p| p.contains("no finish")));
+    }
+
+    #[test]
+    fn phases_out_of_order_are_problems() {
+        let mut b = drill();
+        b.ev(EventKind::RestoreStarted, t(10, 30, 0), Some("redis"));
+        b.ev(EventKind::Restored, t(10, 25, 0), Some("redis"));
+        let m = measure(
+            &b.0,
+            &Objectives::ms5(),
+            RtoEnd::Healthy,
+            &Expect::default(),
+        );
+        assert_eq!(
+            m.problems,
+            vec![
+                "redis: restored at 2026-11-20T10:25:00Z is before restore_started at 2026-11-20T10:30:00Z"
+                    .to_string()
+            ]
+        );
+        assert!(!m.all_met());
     }
 
     #[test]

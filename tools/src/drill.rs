@@ -189,14 +189,14 @@ fn time_arg(flag: &str, s: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-/// Builds the event from the shared flags; hashes the backups (I/O errors are exit 2).
-fn new_event(kind: EventKind, c: &Common) -> Result<NewEvent, Outcome> {
+/// Builds the event from the shared flags; hashes the backups (errors are exit 2).
+fn new_event(kind: EventKind, c: &Common) -> Result<NewEvent, String> {
     // The record keeps milliseconds: what it stores is exactly what it hashes and reports.
     let now = Utc::now();
     let now = now - TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000_000));
     let mut e = NewEvent::new(kind, now, now);
     if let Some(at) = &c.at {
-        e.time = time_arg("--at", at).map_err(usage)?;
+        e.time = time_arg("--at", at)?;
         e.backfilled = true;
     }
     e.operator = c
@@ -208,10 +208,8 @@ fn new_event(kind: EventKind, c: &Common) -> Result<NewEvent, Outcome> {
     e.text = c.note.clone();
     for path in &c.backup {
         let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-        match record::backup_of(path, shown.display().to_string()) {
-            Ok(b) => e.backups.push(b),
-            Err(err) => return Err(usage(err)),
-        }
+        let b = record::backup_of(path, shown.display().to_string()).map_err(|e| e.to_string())?;
+        e.backups.push(b);
     }
     Ok(e)
 }
@@ -219,7 +217,7 @@ fn new_event(kind: EventKind, c: &Common) -> Result<NewEvent, Outcome> {
 fn run_start(a: StartArgs) -> Outcome {
     let e = match new_event(EventKind::Start, &a.common) {
         Ok(e) => e,
-        Err(o) => return o,
+        Err(m) => return finish_append(&a.record, a.common.format, Err(RecordError::Invalid(m))),
     };
     let id =
         a.id.clone()
@@ -234,7 +232,7 @@ fn run_start(a: StartArgs) -> Outcome {
 fn run_mark(a: MarkArgs) -> Outcome {
     let mut e = match new_event(a.event.kind(), &a.common) {
         Ok(e) => e,
-        Err(o) => return o,
+        Err(m) => return finish_append(&a.record, a.common.format, Err(RecordError::Invalid(m))),
     };
     e.service = a.service.clone();
     e.tier = a.tier.clone();
@@ -242,7 +240,9 @@ fn run_mark(a: MarkArgs) -> Outcome {
     if let Some(lg) = &a.last_good {
         match time_arg("--last-good", lg) {
             Ok(t) => e.last_good = Some(t),
-            Err(m) => return usage(m),
+            Err(m) => {
+                return finish_append(&a.record, a.common.format, Err(RecordError::Invalid(m)))
+            }
         }
     }
     finish_append(&a.record, a.common.format, record::append(&a.record, &e))
@@ -251,7 +251,7 @@ fn run_mark(a: MarkArgs) -> Outcome {
 fn run_finish(a: FinishArgs) -> Outcome {
     let e = match new_event(EventKind::Finish, &a.common) {
         Ok(e) => e,
-        Err(o) => return o,
+        Err(m) => return finish_append(&a.record, a.common.format, Err(RecordError::Invalid(m))),
     };
     finish_append(&a.record, a.common.format, record::append(&a.record, &e))
 }

@@ -305,6 +305,22 @@ fn missed_or_unmeasurable_objectives_fail_naming_them() {
     assert_eq!(lines.last().unwrap()["exit_code"], 1);
     assert_eq!(lines.last().unwrap()["missed"], 2);
 
+    // `drkit drill objectives` prints the built-in table as a file that reads back the same.
+    let printed = run(&["objectives"]);
+    assert_eq!(printed.status.code(), Some(0));
+    let obj = dir.path().join("ms5.toml");
+    fs::write(&obj, &printed.stdout).unwrap();
+    let o = run(&[
+        "report",
+        l,
+        "--objectives",
+        obj.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json_lines(&o), lines);
+
     // Objectives are configurable: with a 2-hour critical tier and an audit RPO of 1s it passes.
     let obj = dir.path().join("o.toml");
     fs::write(
@@ -681,6 +697,43 @@ fn json_lines_follow_the_documented_schema() {
             "field {k} not in the record table"
         );
     }
+    // start/mark/finish --format json: `appended`, `refused`, `error`.
+    let p = dir.path().join("m.jsonl");
+    let m = p.to_str().unwrap();
+    let o = run(&["start", m, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let appended = &json_lines(&o)[0];
+    assert_eq!(appended["type"], "appended");
+    assert_eq!(
+        keys(appended),
+        keys(&serde_json::json!({"type": 0, "record": 0, "event": 0}))
+    );
+    assert_eq!(keys(&appended["event"]), keys(&written));
+    let o = run(&["start", m, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json_lines(&o)[0]["type"], "refused");
+    let o = run(&["mark", m, "healthy", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let error = &json_lines(&o)[0];
+    assert_eq!(error["type"], "error");
+    assert_eq!(
+        keys(error),
+        keys(&serde_json::json!({"type": 0, "record": 0, "message": 0}))
+    );
+    let o = run(&["mark", m, "fault", "--at", "soon", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(json_lines(&o)[0]["type"], "error");
+    assert!(json_lines(&o)[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--at"));
+    for t in ["appended", "refused", "error"] {
+        assert!(
+            docs.contains(&format!("{{\"type\":\"{t}\",\"record\":")),
+            "{t}"
+        );
+    }
+
     for k in drill::chain::BreakKind::ALL {
         assert!(
             docs.contains(&format!("| `{}` |", k.as_str())),
