@@ -36,6 +36,9 @@ pub enum BreakKind {
     Invalid,
     /// The file holds no line at all.
     Empty,
+    /// A head hash noted earlier (`report --head`) is in no line: lines were removed from the
+    /// end, which leaves a valid shorter chain.
+    HeadMissing,
 }
 
 impl BreakKind {
@@ -47,6 +50,7 @@ impl BreakKind {
         BreakKind::Truncated,
         BreakKind::Invalid,
         BreakKind::Empty,
+        BreakKind::HeadMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl BreakKind {
             BreakKind::Truncated => "truncated",
             BreakKind::Invalid => "invalid",
             BreakKind::Empty => "empty",
+            BreakKind::HeadMissing => "head_missing",
         }
     }
 }
@@ -87,6 +92,23 @@ impl Verified {
     /// The last line's stored hash: what the next line must name as `prev`.
     pub fn head(&self) -> Option<&str> {
         self.events.last().map(|e| e.hash.as_str())
+    }
+
+    /// Checks that a hash noted earlier (a head printed by `mark` or `report`) is still in the
+    /// record: the chain alone cannot tell that its newest lines were removed. Hex case is
+    /// ignored; a unique prefix of at least 12 digits is accepted.
+    pub fn check_head(&mut self, head: &str) {
+        let want = head.trim().to_ascii_lowercase();
+        let found = want.len() >= 12 && self.events.iter().any(|e| e.hash.starts_with(&want));
+        if !found {
+            self.breaks.push(Break {
+                line: 0,
+                kind: BreakKind::HeadMissing,
+                message: format!(
+                    "no line has the hash {want}: the newest events were removed (or the hash is another record's)"
+                ),
+            });
+        }
     }
 
     pub fn finished(&self) -> bool {
@@ -377,6 +399,22 @@ mod tests {
         );
 
         assert_eq!(kinds(&verify(b"")), vec![(0, BreakKind::Empty)]);
+
+        // The tail removed: a valid chain, caught only by a head kept elsewhere.
+        let full = verify(text.as_bytes());
+        let head = full.head().unwrap().to_string();
+        let mut shorter = verify((lines[..4].join("\n") + "\n").as_bytes());
+        assert!(shorter.intact());
+        shorter.check_head(&head[..12].to_ascii_uppercase());
+        assert_eq!(kinds(&shorter), vec![(0, BreakKind::HeadMissing)]);
+        let mut same = verify(text.as_bytes());
+        same.check_head(&head);
+        let second = lines[1];
+        let v: Value = serde_json::from_str(second).unwrap();
+        same.check_head(v["hash"].as_str().unwrap());
+        assert!(same.intact());
+        same.check_head("abc");
+        assert!(!same.intact());
         let headless = lines[1..].join("\n") + "\n";
         let v = verify(headless.as_bytes());
         assert!(v

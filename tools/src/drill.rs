@@ -149,6 +149,10 @@ pub struct ReportArgs {
     /// A data class the drill must have measured (repeatable).
     #[arg(long, value_name = "CLASS")]
     expect_class: Vec<String>,
+    /// A head hash noted earlier (printed by mark and report; 12+ hex digits): it must still be
+    /// in the record, which catches removal of the newest events (repeatable).
+    #[arg(long, value_name = "HASH")]
+    head: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Also write a self-contained HTML page (inline CSS and SVG timeline) here.
@@ -162,10 +166,10 @@ pub fn run(cmd: DrillCmd) -> Outcome {
         DrillCmd::Mark(a) => run_mark(a),
         DrillCmd::Finish(a) => run_finish(a),
         DrillCmd::Report(a) => run_report(a),
-        DrillCmd::Objectives => {
-            print!("{MS5}");
-            Outcome::Clean
-        }
+        DrillCmd::Objectives => match io::stdout().lock().write_all(MS5.as_bytes()) {
+            Err(e) if !is_broken_pipe(&e) => usage(format!("cannot write output: {e}")),
+            _ => Outcome::Clean,
+        },
     }
 }
 
@@ -417,7 +421,10 @@ fn run_report(a: ReportArgs) -> Outcome {
         Ok(b) => b,
         Err(e) => return usage(format!("{}: {e}", a.record.display())),
     };
-    let v = chain::verify(&bytes);
+    let mut v = chain::verify(&bytes);
+    for h in &a.head {
+        v.check_head(h);
+    }
     let end = match a.rto_end {
         Some(EndArg::Healthy) => RtoEnd::Healthy,
         Some(EndArg::Validated) => RtoEnd::Validated,

@@ -438,6 +438,30 @@ fn tampered_records_are_refused_naming_the_line() {
     let cut = &text.as_bytes()[..text.len() - 40];
     refused(dir.path(), "cut.jsonl", cut, lines.len(), "truncated");
 
+    // The newest lines removed: the chain is valid, `finish` is gone, and the head noted
+    // earlier is missing.
+    let head: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let head = head["hash"].as_str().unwrap();
+    let p = dir.path().join("tail.jsonl");
+    fs::write(&p, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
+    let o = run(&[
+        "report",
+        p.to_str().unwrap(),
+        "--head",
+        head,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = json_lines(&o);
+    assert_eq!(of_type(&out, "break")[0]["kind"], "head_missing");
+    assert!(of_type(&out, "problem")[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no finish"));
+    let o = run(&["report", r.to_str().unwrap(), "--head", &head[..16]]);
+    assert_eq!(o.status.code(), Some(0));
+
     // The original is untouched and still passes.
     assert_eq!(run(&["report", r.to_str().unwrap()]).status.code(), Some(0));
 }
