@@ -422,4 +422,25 @@ mod tests {
             .iter()
             .any(|b| b.line == 1 && b.kind == BreakKind::Invalid));
     }
+
+    #[test]
+    fn every_single_bit_flip_and_cut_is_caught_without_panicking() {
+        let text = record(3).into_bytes();
+        for i in 0..text.len() {
+            for bit in [0x01u8, 0x20, 0x80] {
+                let mut b = text.clone();
+                b[i] ^= bit;
+                assert!(!verify(&b).intact(), "flip {bit:#x} at byte {i} not caught");
+            }
+        }
+        for len in 0..text.len() {
+            let v = verify(&text[..len]);
+            // Cutting exactly at a line end leaves a valid shorter chain (see check_head).
+            if len > 0 && text[len - 1] == b'\n' {
+                assert!(v.intact(), "cut at {len}");
+            } else {
+                assert!(!v.intact(), "cut at {len} not caught");
+            }
+        }
+    }
 }

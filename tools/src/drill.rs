@@ -178,14 +178,19 @@ fn usage(msg: impl std::fmt::Display) -> Outcome {
     Outcome::Trouble
 }
 
-/// RFC 3339, or a date and time without a zone read as UTC.
+/// The record keeps milliseconds: what it stores is exactly what it hashes and reports.
+fn to_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    t - TimeDelta::nanoseconds(i64::from(t.timestamp_subsec_nanos() % 1_000_000))
+}
+
+/// RFC 3339, or a date and time without a zone read as UTC; to the millisecond.
 fn time_arg(flag: &str, s: &str) -> Result<DateTime<Utc>, String> {
     if let Some(t) = parse_time(s) {
-        return Ok(t);
+        return Ok(to_ms(t));
     }
     for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(n.and_utc());
+            return Ok(to_ms(n.and_utc()));
         }
     }
     Err(format!(
@@ -195,9 +200,7 @@ fn time_arg(flag: &str, s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Builds the event from the shared flags; hashes the backups (errors are exit 2).
 fn new_event(kind: EventKind, c: &Common) -> Result<NewEvent, String> {
-    // The record keeps milliseconds: what it stores is exactly what it hashes and reports.
-    let now = Utc::now();
-    let now = now - TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000_000));
+    let now = to_ms(Utc::now());
     let mut e = NewEvent::new(kind, now, now);
     if let Some(at) = &c.at {
         e.time = time_arg("--at", at)?;
