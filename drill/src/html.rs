@@ -14,6 +14,8 @@ pub struct Page<'a> {
     pub drill: &'a str,
     pub record: &'a str,
     pub events: usize,
+    /// Events whose time was given by the operator, not the clock.
+    pub backfilled: usize,
     pub head: Option<&'a str>,
     pub breaks: &'a [Break],
     pub measured: &'a Measured,
@@ -194,10 +196,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:14px}}th{
 .verdict{{font-size:18px}}.axis{{font-size:11px;fill:#555}}.label{{font-size:13px}}\
 .objective{{stroke:#000;stroke-width:2;stroke-dasharray:3,2}}.grid{{stroke:#ddd;stroke-width:1}}\
 code{{font-size:12px;word-break:break-all}}.sw{{display:inline-block;width:12px;height:12px;margin:0 3px}}\n\
-</style></head><body>\n<h1>Drill {drill}</h1>\n<p>Record <code>{record}</code>: {events} events, chain {chain}, head <code>{head}</code>. RTO ends at <b>{end}</b>.</p>\n{verdict}\n",
+</style></head><body>\n<h1>Drill {drill}</h1>\n<p>Record <code>{record}</code>: {events} events ({backfilled} back-filled), chain {chain}, head <code>{head}</code>. RTO ends at <b>{end}</b>.</p>\n{verdict}\n",
         drill = escape(p.drill),
         record = escape(p.record),
         events = p.events,
+        backfilled = p.backfilled,
         chain = if p.breaks.is_empty() { "intact" } else { "BROKEN" },
         head = escape(p.head.unwrap_or("—")),
         end = m.rto_end.as_str(),
@@ -336,6 +339,7 @@ mod tests {
             drill: "d\"<blink>",
             record: "r&.jsonl",
             events: 0,
+            backfilled: 0,
             head: None,
             breaks: &[],
             measured: &m,

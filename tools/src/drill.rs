@@ -445,6 +445,7 @@ fn run_report(a: ReportArgs) -> Outcome {
             drill: drill_id.as_deref().unwrap_or("?"),
             record: &a.record.display().to_string(),
             events: v.events.len(),
+            backfilled: v.events.iter().filter(|e| e.backfilled).count(),
             head: v.head(),
             breaks: &v.breaks,
             measured: &m,
@@ -506,6 +507,7 @@ fn report_json(
             "drill": drill_id,
             "lines": v.lines,
             "events": v.events.len(),
+            "backfilled": v.events.iter().filter(|e| e.backfilled).count(),
             "intact": v.intact(),
             "finished": v.finished(),
             "head": v.head(),
@@ -554,10 +556,11 @@ fn report_text(
     line(
         out,
         &format!(
-            "drill {} ({}): {} events, chain {}, head {}",
+            "drill {} ({}): {} events ({} back-filled), chain {}, head {}",
             drill_id.unwrap_or("?"),
             record.display(),
             v.events.len(),
+            v.events.iter().filter(|e| e.backfilled).count(),
             if v.intact() { "intact" } else { "BROKEN" },
             v.head().unwrap_or("-")
         ),

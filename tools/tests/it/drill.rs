@@ -238,6 +238,8 @@ fn full_drill_is_measured_exactly() {
     assert_eq!(s["exit_code"], 0);
     assert_eq!(s["met"], (HEALTHY.len() + 4) as u64);
     assert_eq!(of_type(&lines, "record")[0]["intact"], true);
+    // Every event of this drill was given --at.
+    assert_eq!(of_type(&lines, "record")[0]["backfilled"], record.len());
 
     let text = run(&["report", rec]);
     assert_eq!(text.status.code(), Some(0));
@@ -598,6 +600,7 @@ enum Line {
         drill: Option<String>,
         lines: u64,
         events: u64,
+        backfilled: u64,
         intact: bool,
         finished: bool,
         head: Option<String>,
