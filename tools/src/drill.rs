@@ -51,6 +51,7 @@ pub struct Common {
     /// A backup file used: its SHA-256 and size are computed and recorded (repeatable).
     #[arg(long, value_name = "FILE")]
     backup: Vec<PathBuf>,
+    /// Output format: readable text, or JSON Lines (schema in docs/DRILL.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -153,6 +154,7 @@ pub struct ReportArgs {
     /// in the record, which catches removal of the newest events (repeatable).
     #[arg(long, value_name = "HASH")]
     head: Vec<String>,
+    /// Output format: readable text, or JSON Lines (schema in docs/DRILL.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Also write a self-contained HTML page (inline CSS and SVG timeline) here.
