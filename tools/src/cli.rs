@@ -43,6 +43,9 @@ pub enum Command {
     /// Recompute audit hash chains (SHA-256 or HMAC) from a table or a JSON-lines file.
     #[command(subcommand)]
     Audit(crate::audit::AuditCmd),
+    /// Disaster-recovery drill records (hash-chained) and measured RTO/RPO against objectives.
+    #[command(subcommand)]
+    Drill(crate::drill::DrillCmd),
 }
 
 #[derive(Subcommand, Debug)]

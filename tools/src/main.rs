@@ -7,6 +7,7 @@ use clap::Parser;
 mod audit;
 mod backup;
 mod cli;
+mod drill;
 mod gaps;
 mod offsets;
 mod output;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(cmd) => audit::run(cmd),
         cli::Command::Topics(cmd) => topics::run(cmd),
         cli::Command::Reassign(cmd) => reassign::run(cmd),
+        cli::Command::Drill(cmd) => drill::run(cmd),
     };
     ExitCode::from(code.code())
 }

@@ -4,6 +4,7 @@ mod audit;
 mod backup;
 mod cli;
 mod corruption;
+mod drill;
 mod gaps;
 mod kafka;
 mod live;
