@@ -43,6 +43,8 @@ pub enum Command {
     /// Recompute audit hash chains (SHA-256 or HMAC) from a table or a JSON-lines file.
     #[command(subcommand)]
     Audit(crate::audit::AuditCmd),
+    /// After a restore: row counts, constraints, indexes, sequences, extensions and gaps against a snapshot taken before.
+    Validate(Box<crate::validate::ValidateArgs>),
 }
 
 #[derive(Subcommand, Debug)]

@@ -15,6 +15,7 @@ mod reassign;
 mod replay;
 mod segments;
 mod topics;
+mod validate;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(cmd) => audit::run(cmd),
         cli::Command::Topics(cmd) => topics::run(cmd),
         cli::Command::Reassign(cmd) => reassign::run(cmd),
+        cli::Command::Validate(a) => validate::run(*a),
     };
     ExitCode::from(code.code())
 }

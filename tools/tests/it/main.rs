@@ -11,3 +11,4 @@ mod offsets;
 mod real;
 mod replay;
 mod util;
+mod validate;
