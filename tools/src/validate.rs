@@ -206,7 +206,13 @@ fn options(c: &CollectArgs, baseline: Option<&Snapshot>) -> Result<Options, Trou
     })
 }
 
-fn collect(c: &CollectArgs, opts: &Options) -> Result<Snapshot, Trouble> {
+/// The snapshot of `--db`. With `missing_telemetry_fails`, a telemetry table or column that is
+/// not there becomes a failed `gaps` check (a restore lost it) instead of an error.
+fn collect(
+    c: &CollectArgs,
+    opts: &Options,
+    missing_telemetry_fails: bool,
+) -> Result<(Snapshot, Option<Check>), Trouble> {
     let url =
         c.db.as_deref()
             .ok_or_else(|| Trouble("--db URL is required".into()))?;
@@ -215,13 +221,34 @@ fn collect(c: &CollectArgs, opts: &Options) -> Result<Snapshot, Trouble> {
         .build()?;
     rt.block_on(async {
         let mut client = gaps_sql::connect(url).await?;
-        Ok(validate::snapshot(&mut client, opts).await?)
+        if !missing_telemetry_fails {
+            return Ok((validate::snapshot(&mut client, opts).await?, None));
+        }
+        let tables_only = Options {
+            row_counts: opts.row_counts,
+            telemetry: None,
+        };
+        let mut s = validate::snapshot(&mut client, &tables_only).await?;
+        let mut lost = None;
+        if let Some(spec) = &opts.telemetry {
+            match validate::collect::telemetry(&mut client, spec).await {
+                Ok(t) => s.telemetry = Some(t),
+                Err(e) if e.is_missing_telemetry() => {
+                    lost = Some(validate::gaps_unavailable(
+                        &spec.source.table.to_string(),
+                        &e.to_string(),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((s, lost))
     })
 }
 
 fn snapshot(a: SnapshotArgs) -> Result<Outcome, Trouble> {
     let opts = options(&a.collect, None)?;
-    let s = collect(&a.collect, &opts)?;
+    let (s, _) = collect(&a.collect, &opts, false)?;
     let text = serde_json::to_string_pretty(&s)?;
     let mut out = io::stdout().lock();
     if let Err(e) = line(&mut out, &text).and_then(|()| out.flush()) {
@@ -259,12 +286,13 @@ fn check(a: CheckArgs) -> Result<Outcome, Trouble> {
         None => None,
     };
     let opts = options(&a.collect, baseline.as_ref())?;
-    let live = collect(&a.collect, &opts)?;
+    let (live, lost) = collect(&a.collect, &opts, true)?;
     let tol = Tolerance {
         max_missing_rows: a.max_missing_rows,
         max_missing_pct: a.max_missing_pct,
     };
-    let checks = validate::compare(baseline.as_ref(), &live, &tol);
+    let mut checks = validate::compare(baseline.as_ref(), &live, &tol);
+    checks.extend(lost);
     let report = Summary {
         checks: &checks,
         baseline: a.baseline.as_deref(),
@@ -376,13 +404,17 @@ fn write_text(out: &mut impl Write, r: &Summary, verbose: bool) -> io::Result<()
     line(
         out,
         &format!(
-            "{}: {} failed, {} warnings, {} passed; database {} {against}, {} row counts, {} ms",
+            "{}: {} failed, {} warned, {} passed; database {} {against}, {} row counts, {} ms",
             r.verdict().to_uppercase(),
             r.count(Status::Fail),
             r.count(Status::Warn),
             r.count(Status::Pass),
             r.live.database,
-            r.live.row_counts,
+            if r.live.row_counts == "estimate" {
+                "estimated"
+            } else {
+                "exact"
+            },
             r.elapsed_ms
         ),
     )

@@ -184,8 +184,10 @@ fn row_count(b: &Table, l: &Table, tol: &Tolerance) -> Check {
             (
                 status,
                 format!(
-                    "{} rows, {missing} fewer than the baseline's {}{how} (tolerance {allowed})",
-                    l.rows, b.rows
+                    "{} rows, {missing} fewer than the baseline's {} (tolerance {allowed}{})",
+                    l.rows,
+                    b.rows,
+                    if estimated { ", estimated" } else { "" }
                 ),
             )
         }
@@ -475,6 +477,16 @@ fn hypertables(b: &Snapshot, live: &Snapshot, out: &mut Vec<Check>) {
         };
         out.push(c);
     }
+}
+
+/// The gap check when the telemetry table could not be read (`why`: missing table or column).
+pub fn gaps_unavailable(table: &str, why: &str) -> Check {
+    check(
+        Kind::Gaps,
+        table,
+        Status::Fail,
+        format!("not checked: {why}"),
+    )
 }
 
 /// Each gap over the RPO fails, unless the baseline had the same gap (same key, kind, start and

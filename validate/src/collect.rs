@@ -71,6 +71,21 @@ pub enum ValidateError {
     },
 }
 
+impl ValidateError {
+    /// The telemetry table or one of its columns is missing or mistyped: after a restore that is a
+    /// finding about the database, not a usage error.
+    pub fn is_missing_telemetry(&self) -> bool {
+        matches!(
+            self,
+            ValidateError::Gaps(
+                GapsSqlError::TableMissing(_)
+                    | GapsSqlError::ColumnMissing { .. }
+                    | GapsSqlError::TimeColumnType { .. }
+            )
+        )
+    }
+}
+
 /// The error and its causes: tokio-postgres's own message alone says "db error".
 fn chain(e: &tokio_postgres::Error) -> String {
     let mut s = e.to_string();
@@ -385,7 +400,11 @@ fn ts(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-async fn telemetry(client: &mut Client, spec: &TelemetrySpec) -> Result<Telemetry, ValidateError> {
+/// The gap report of `spec`, as the snapshot records it.
+pub async fn telemetry(
+    client: &mut Client,
+    spec: &TelemetrySpec,
+) -> Result<Telemetry, ValidateError> {
     let (r, _info) = gaps_sql::report(client, &spec.source, spec.window, &spec.expected).await?;
     Ok(Telemetry {
         table: spec.source.table.to_string(),

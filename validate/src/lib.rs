@@ -24,6 +24,6 @@ pub mod check;
 pub mod collect;
 pub mod snapshot;
 
-pub use check::{compare, Check, Kind, Status, Tolerance};
+pub use check::{compare, gaps_unavailable, Check, Kind, Status, Tolerance};
 pub use collect::{snapshot, Options, RowCounts, TelemetrySpec, ValidateError};
 pub use snapshot::Snapshot;

@@ -340,6 +340,26 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
             ("gaps", "telemetry[a2]"),
         ])
     );
+
+    // A lost telemetry table is a failure of the restore, not a usage error; naming a table that
+    // does not exist for a snapshot is one.
+    sql(&dst, "DROP TABLE telemetry");
+    let gone = validate(&["--db", &dst, "--baseline", &b, "--format", "json"]);
+    assert_eq!(gone.code, 1, "{}", gone.stderr);
+    let f = failures(&gone);
+    assert!(f.contains(&("table".into(), "public.telemetry".into())));
+    assert_eq!(
+        detail(&gone, "gaps", "telemetry"),
+        "not checked: table telemetry does not exist"
+    );
+    let out = drkit()
+        .args(["validate", "snapshot", "--db", &dst])
+        .args(WINDOW)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("table telemetry does not exist"));
 }
 
 #[test]
@@ -370,7 +390,7 @@ fn fast_counts_are_estimates_after_analyze() {
     assert_eq!(failures(&bad), set(&[("row_count", "factory.orders")]));
     assert_eq!(
         detail(&bad, "row_count", "factory.orders"),
-        "50 rows, 50 fewer than the baseline's 100 (estimated) (tolerance 2)"
+        "50 rows, 50 fewer than the baseline's 100 (tolerance 2, estimated)"
     );
 }
 
