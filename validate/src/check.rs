@@ -121,6 +121,16 @@ pub fn compare(baseline: Option<&Snapshot>, live: &Snapshot, tol: &Tolerance) ->
         extensions(b, live, &mut out);
         hypertables(b, live, &mut out);
     }
+    if live.timescaledb.as_ref().is_some_and(|t| t.restoring) {
+        out.push(check(
+            Kind::Extension,
+            "timescaledb",
+            Status::Fail,
+            "timescaledb.restoring is on: run SELECT timescaledb_post_restore() \
+             (background jobs stay stopped until then)"
+                .into(),
+        ));
+    }
     if let Some(t) = &live.telemetry {
         gaps(baseline.and_then(|b| b.telemetry.as_ref()), t, &mut out);
     }
@@ -549,6 +559,97 @@ fn gaps(baseline: Option<&Telemetry>, t: &Telemetry, out: &mut Vec<Check>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::snapshot::{Extension, Hypertable, Timescale, FORMAT, VERSION};
+
+    /// A snapshot with TimescaleDB `version` and one hypertable of `chunks` chunks.
+    fn tsdb(version: &str, chunks: i64, restoring: bool) -> Snapshot {
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            taken_at: String::new(),
+            elapsed_ms: 0,
+            server_version: "15".into(),
+            database: "ms5".into(),
+            row_counts: "exact".into(),
+            tables: vec![],
+            constraints: vec![],
+            indexes: vec![],
+            sequences: vec![],
+            extensions: vec![
+                Extension {
+                    name: "pgcrypto".into(),
+                    version: "1.3".into(),
+                },
+                Extension {
+                    name: "timescaledb".into(),
+                    version: version.into(),
+                },
+            ],
+            timescaledb: Some(Timescale {
+                version: version.into(),
+                restoring,
+                hypertables: vec![Hypertable {
+                    name: "public.telemetry".into(),
+                    chunks,
+                }],
+            }),
+            telemetry: None,
+        }
+    }
+
+    fn verdicts(c: &[Check]) -> Vec<(Kind, &str, Status)> {
+        c.iter()
+            .map(|c| (c.kind, c.object.as_str(), c.status))
+            .collect()
+    }
+
+    #[test]
+    fn timescaledb_version_chunks_and_restore_mode() {
+        let none = Tolerance::default();
+        let b = tsdb("2.17.2", 24, false);
+        assert!(compare(Some(&b), &b, &none)
+            .iter()
+            .all(|c| c.status == Status::Pass));
+        let mut live = tsdb("2.18.0", 20, true);
+        if let Some(e) = live.extensions.first_mut() {
+            e.version = "1.4".into();
+        }
+        assert_eq!(
+            verdicts(&compare(Some(&b), &live, &none)),
+            [
+                (Kind::Extension, "pgcrypto", Status::Warn),
+                (Kind::Extension, "timescaledb", Status::Fail),
+                (Kind::Hypertable, "public.telemetry", Status::Fail),
+                (Kind::Extension, "timescaledb", Status::Fail),
+            ]
+        );
+        let more = tsdb("2.17.2", 25, false);
+        assert_eq!(
+            verdicts(&compare(Some(&b), &more, &none)),
+            [
+                (Kind::Extension, "pgcrypto", Status::Pass),
+                (Kind::Extension, "timescaledb", Status::Pass),
+                (Kind::Hypertable, "public.telemetry", Status::Warn),
+            ]
+        );
+        let mut plain = tsdb("2.17.2", 24, false);
+        plain.extensions.pop();
+        plain.timescaledb = None;
+        assert_eq!(
+            verdicts(&compare(Some(&b), &plain, &none)),
+            [
+                (Kind::Extension, "pgcrypto", Status::Pass),
+                (Kind::Extension, "timescaledb", Status::Fail),
+                (Kind::Hypertable, "public.telemetry", Status::Fail),
+            ]
+        );
+        // Restore mode needs no baseline.
+        assert_eq!(
+            verdicts(&compare(None, &tsdb("2.17.2", 24, true), &none)),
+            [(Kind::Extension, "timescaledb", Status::Fail)]
+        );
+    }
 
     #[test]
     fn tolerance_takes_the_larger_allowance() {

@@ -146,6 +146,7 @@ pub async fn snapshot(client: &mut Client, opts: &Options) -> Result<Snapshot, V
     let timescaledb = match extensions.iter().find(|e| e.name == "timescaledb") {
         Some(e) => Some(Timescale {
             version: e.version.clone(),
+            restoring: restoring(&tx).await?,
             hypertables: hypertables(&tx).await?,
         }),
         None => None,
@@ -217,6 +218,17 @@ async fn extensions(tx: &Transaction<'_>) -> Result<Vec<Extension>, ValidateErro
             version: r.get(1),
         })
         .collect())
+}
+
+/// Whether the database is still in TimescaleDB's restore mode (a setting
+/// `timescaledb_pre_restore()` puts on the database and `timescaledb_post_restore()` resets).
+async fn restoring(tx: &Transaction<'_>) -> Result<bool, ValidateError> {
+    let v: Option<String> = tx
+        .query_one("SELECT current_setting('timescaledb.restoring', true)", &[])
+        .await
+        .map_err(q("reading timescaledb.restoring"))?
+        .get(0);
+    Ok(v.is_some_and(|v| v.eq_ignore_ascii_case("on")))
 }
 
 /// TimescaleDB's hypertables and chunk counts. Untested here: TimescaleDB cannot be installed on

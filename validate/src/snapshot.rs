@@ -109,6 +109,10 @@ pub struct Extension {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timescale {
     pub version: String,
+    /// `timescaledb.restoring` is on: `timescaledb_pre_restore()` ran and
+    /// `timescaledb_post_restore()` did not, so background jobs (compression, retention,
+    /// continuous aggregates) stay stopped.
+    pub restoring: bool,
     pub hypertables: Vec<Hypertable>,
 }
 
