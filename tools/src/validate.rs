@@ -260,7 +260,11 @@ fn snapshot(a: SnapshotArgs) -> Result<Outcome, Trouble> {
         "drkit: validate: snapshot of {}: {} tables ({} row counts), {} constraints, {} indexes, {} sequences{} in {} ms",
         s.database,
         s.tables.len(),
-        s.row_counts,
+        if s.row_counts == "estimate" {
+            "estimated"
+        } else {
+            "exact"
+        },
         s.constraints.len(),
         s.indexes.len(),
         s.sequences.len(),
