@@ -132,7 +132,11 @@ pub fn compare(baseline: Option<&Snapshot>, live: &Snapshot, tol: &Tolerance) ->
         ));
     }
     if let Some(t) = &live.telemetry {
-        gaps(baseline.and_then(|b| b.telemetry.as_ref()), t, &mut out);
+        // Gaps of another table are no precedent.
+        let before = baseline
+            .and_then(|b| b.telemetry.as_ref())
+            .filter(|b| b.table == t.table);
+        gaps(before, t, &mut out);
     }
     out
 }
@@ -649,6 +653,75 @@ mod tests {
             verdicts(&compare(None, &tsdb("2.17.2", 24, true), &none)),
             [(Kind::Extension, "timescaledb", Status::Fail)]
         );
+    }
+
+    fn telemetry(table: &str, gaps: &[(&str, &str)]) -> Telemetry {
+        Telemetry {
+            table: table.into(),
+            time_column: "timestamp".into(),
+            key_column: "asset_id".into(),
+            rpo_seconds: 300.0,
+            since: "2026-11-20T08:00:00Z".into(),
+            until: "2026-11-20T10:00:00Z".into(),
+            rows: 1,
+            keys: vec!["a1".into(), "a2".into()],
+            gaps: gaps
+                .iter()
+                .map(|(key, start)| crate::snapshot::TelemetryGap {
+                    key: key.to_string(),
+                    start: start.to_string(),
+                    end: "2026-11-20T09:00:00Z".into(),
+                    seconds: 600.0,
+                    kind: "between".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn gaps_of_the_baseline_warn_new_ones_fail() {
+        let none = Tolerance::default();
+        let mut b = tsdb("2.17.2", 1, false);
+        b.telemetry = Some(telemetry("telemetry", &[("a1", "2026-11-20T08:50:00Z")]));
+        let mut live = b.clone();
+        live.telemetry = Some(telemetry(
+            "telemetry",
+            &[
+                ("a1", "2026-11-20T08:50:00Z"),
+                ("a2", "2026-11-20T08:50:00Z"),
+                ("a1", "2026-11-20T08:40:00Z"),
+            ],
+        ));
+        let gaps: Vec<_> = compare(Some(&b), &live, &none)
+            .into_iter()
+            .filter(|c| c.kind == Kind::Gaps)
+            .map(|c| (c.object, c.status))
+            .collect();
+        assert_eq!(
+            gaps,
+            [
+                ("telemetry[a1]".to_string(), Status::Warn),
+                ("telemetry[a2]".to_string(), Status::Fail),
+                ("telemetry[a1]".to_string(), Status::Fail),
+            ]
+        );
+        // The same gap in another table's report is no precedent; without gaps, one pass line.
+        if let Some(t) = b.telemetry.as_mut() {
+            t.table = "public.other".into();
+        }
+        let statuses = |b: &Snapshot, l: &Snapshot| -> Vec<Status> {
+            compare(Some(b), l, &none)
+                .into_iter()
+                .filter(|c| c.kind == Kind::Gaps)
+                .map(|c| c.status)
+                .collect()
+        };
+        assert_eq!(
+            statuses(&b, &live),
+            [Status::Fail, Status::Fail, Status::Fail]
+        );
+        live.telemetry = Some(telemetry("telemetry", &[]));
+        assert_eq!(statuses(&b, &live), [Status::Pass]);
     }
 
     #[test]
