@@ -43,6 +43,14 @@ pub struct CollectArgs {
     /// Planner estimates after ANALYZE instead of count(*) per table.
     #[arg(long)]
     pub fast: bool,
+    /// With --fast, tables the planner estimates under this many rows are counted exactly anyway.
+    #[arg(
+        long,
+        value_name = "ROWS",
+        default_value_t = 100_000,
+        requires = "fast"
+    )]
+    pub exact_below: u64,
     /// Telemetry table whose gaps are checked, as `drkit gaps --table` (default with --baseline:
     /// the baseline's).
     #[arg(long, value_name = "TABLE")]
@@ -138,7 +146,9 @@ fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>, Trouble> {
 /// `drkit gaps`' defaults.
 fn options(c: &CollectArgs, baseline: Option<&Snapshot>) -> Result<Options, Trouble> {
     let row_counts = if c.fast {
-        RowCounts::Estimate
+        RowCounts::Estimate {
+            exact_below: c.exact_below,
+        }
     } else {
         RowCounts::Exact
     };

@@ -5,8 +5,10 @@
 //! Exact counts are one `count(*)` per table: a full scan each, the only number a restore can be
 //! held to. `--fast` ([`RowCounts::Estimate`]) runs `ANALYZE` on each table first (a restore
 //! leaves the statistics empty: `reltuples` is -1 and `pg_stat_user_tables` starts at zero) and
-//! reads `reltuples`; a table the planner still has no estimate for, and every TimescaleDB
-//! hypertable (whose parent holds no rows of its own), is counted exactly. The gap report is
+//! reads `reltuples` for the large tables, where a scan costs and a sample's error is a small
+//! share; a table estimated under `exact_below` rows (a few milliseconds to count, and where a
+//! handful of lost rows is a large share), a table the planner still has no estimate for, and
+//! every TimescaleDB hypertable (whose parent holds no rows of its own), is counted exactly. The gap report is
 //! [`replay::gaps_sql::report`] unchanged, in its own transaction after that.
 //!
 //! User tables are every ordinary or partitioned table outside `pg_catalog`, `information_schema`,
@@ -31,15 +33,15 @@ use crate::snapshot::{
 pub enum RowCounts {
     /// `count(*)` per table.
     Exact,
-    /// `reltuples` after `ANALYZE`.
-    Estimate,
+    /// `reltuples` after `ANALYZE`, for tables estimated at `exact_below` rows or more.
+    Estimate { exact_below: u64 },
 }
 
 impl RowCounts {
     pub fn as_str(self) -> &'static str {
         match self {
             RowCounts::Exact => "exact",
-            RowCounts::Estimate => "estimate",
+            RowCounts::Estimate { .. } => "estimate",
         }
     }
 }
@@ -125,7 +127,7 @@ fn names(schema: &str, name: &str) -> (String, String) {
 pub async fn snapshot(client: &mut Client, opts: &Options) -> Result<Snapshot, ValidateError> {
     let started = Instant::now();
     let taken_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    if opts.row_counts == RowCounts::Estimate {
+    if matches!(opts.row_counts, RowCounts::Estimate { .. }) {
         analyze(client).await?;
     }
     let tx = client
@@ -267,8 +269,8 @@ async fn tables(
     for r in rows {
         let (name, quoted) = names(r.get(0), r.get(1));
         let reltuples: f64 = r.get(2);
-        let estimate = counts == RowCounts::Estimate
-            && reltuples >= 0.0
+        let estimate = matches!(counts, RowCounts::Estimate { exact_below }
+                if reltuples >= 0.0 && reltuples >= exact_below as f64)
             && !hypertables.contains(&name.as_str());
         let rows = if estimate {
             reltuples.round() as i64

@@ -369,14 +369,25 @@ fn fast_counts_are_estimates_after_analyze() {
     let before = dir.path().join("before.json");
     snapshot(&src, &[], &before);
     let dst = restored(&src, "validate_fast_dst");
-    // pg_restore leaves no statistics (reltuples -1): only the ANALYZE --fast runs gives estimates.
-    let fast = snapshot(&dst, &["--fast"], &dir.path().join("fast.json"));
+    // pg_restore leaves no statistics (reltuples -1): only after the ANALYZE of --fast are there
+    // estimates to use (with --exact-below 0 even these small tables take them).
+    let estimates = ["--fast", "--exact-below", "0"];
+    let fast = snapshot(&dst, &estimates, &dir.path().join("fast.json"));
     assert_eq!(fast["row_counts"], "estimate");
     for t in fast["tables"].as_array().unwrap() {
         assert_eq!(t["rows_exact"], false, "{t}");
     }
+    // By default, tables estimated under 100,000 rows are counted exactly anyway.
+    let small = snapshot(&dst, &["--fast"], &dir.path().join("small.json"));
+    assert_eq!(small["row_counts"], "estimate");
+    for t in small["tables"].as_array().unwrap() {
+        assert_eq!(t["rows_exact"], true, "{t}");
+    }
+
     let b = before.display().to_string();
-    let ok = validate(&["--db", &dst, "--baseline", &b, "--fast", "--format", "json"]);
+    let mut args = vec!["--db", &dst, "--baseline", &b, "--format", "json"];
+    args.extend(estimates);
+    let ok = validate(&args);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
     assert_eq!(ok.summary()["row_counts"], "estimate");
     assert_eq!(
@@ -385,12 +396,18 @@ fn fast_counts_are_estimates_after_analyze() {
     );
 
     sql(&dst, "DELETE FROM factory.orders WHERE id > 50");
-    let bad = validate(&["--db", &dst, "--baseline", &b, "--fast", "--format", "json"]);
+    let bad = validate(&args);
     assert_eq!(bad.code, 1, "{}", bad.stdout);
     assert_eq!(failures(&bad), set(&[("row_count", "factory.orders")]));
     assert_eq!(
         detail(&bad, "row_count", "factory.orders"),
         "50 rows, 50 fewer than the baseline's 100 (tolerance 2, estimated)"
+    );
+    let exact = validate(&["--db", &dst, "--baseline", &b, "--fast", "--format", "json"]);
+    assert_eq!(exact.code, 1);
+    assert_eq!(
+        detail(&exact, "row_count", "factory.orders"),
+        "50 rows, 50 fewer than the baseline's 100 (tolerance 0)"
     );
 }
 
@@ -443,6 +460,7 @@ fn bad_baselines_and_unreachable_databases_exit_2_without_the_password() {
             "--rpo \"soon\"",
         ),
         (vec!["--db", db, "--max-missing-pct", "250"], "percentage"),
+        (vec!["--db", db, "--exact-below", "5"], "--fast"),
         (vec![], "--db"),
     ] {
         let r = validate(&args);
