@@ -348,8 +348,10 @@ async fn indexes(tx: &Transaction<'_>) -> Result<Vec<Index>, ValidateError> {
         .collect())
 }
 
-/// Sequences with the column they feed (serial: `pg_depend` type `a`; identity: type `i`) and
-/// that column's maximum, read in the same transaction as the counts.
+/// Sequences with the column they feed and that column's maximum, read in the same transaction
+/// as the counts. The column is the owner (serial `OWNED BY`: `pg_depend` type `a`; identity: type
+/// `i`) or else a column whose default calls the sequence (`DEFAULT nextval('s')` without
+/// `OWNED BY`, common in hand-written schemas; the first such column when there are several).
 async fn sequences(tx: &Transaction<'_>) -> Result<Vec<Sequence>, ValidateError> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, s.seqincrement, \
@@ -357,11 +359,20 @@ async fn sequences(tx: &Transaction<'_>) -> Result<Vec<Sequence>, ValidateError>
                 a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) \
          FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
-         LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-              AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i') \
-         LEFT JOIN pg_class dc ON dc.oid = d.refobjid \
+         LEFT JOIN LATERAL ( \
+           SELECT 0 AS pref, d.refobjid AS rel, d.refobjsubid AS att FROM pg_depend d \
+           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
+             AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 \
+             AND d.deptype IN ('a', 'i') \
+           UNION ALL \
+           SELECT 1, ad.adrelid, ad.adnum FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid \
+           WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass \
+             AND d.refobjid = c.oid \
+           ORDER BY 1, 2, 3 LIMIT 1 \
+         ) o ON true \
+         LEFT JOIN pg_class dc ON dc.oid = o.rel \
          LEFT JOIN pg_namespace dn ON dn.oid = dc.relnamespace \
-         LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+         LEFT JOIN pg_attribute a ON a.attrelid = o.rel AND a.attnum = o.att \
          WHERE {USER_TABLE} ORDER BY 1, 2"
     );
     let rows = tx.query(&sql, &[]).await.map_err(q("listing sequences"))?;

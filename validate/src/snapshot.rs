@@ -75,7 +75,8 @@ pub struct Sequence {
     pub last_value: i64,
     pub is_called: bool,
     pub increment: i64,
-    /// The owning (serial or identity) column as `schema.table.column`, from `pg_depend`.
+    /// The column the sequence feeds, `schema.table.column`: its owner (serial or identity), else
+    /// a column whose default calls it.
     pub column: Option<String>,
     /// `max(column)`; null for an empty table, no owning column or a non-integer column.
     pub column_max: Option<i64>,

@@ -44,6 +44,9 @@ fn ms5_db(name: &str) -> String {
           asset_id bigint NOT NULL REFERENCES factory.assets (id),
           qty int CONSTRAINT orders_qty_check CHECK (qty > 0));
         CREATE TABLE factory.scrap (asset_id bigint, qty int);
+        CREATE SEQUENCE factory.batch_no;
+        CREATE TABLE factory.batches (no bigint PRIMARY KEY DEFAULT nextval('factory.batch_no'),
+          asset_id bigint);
         CREATE TABLE telemetry ("timestamp" timestamptz NOT NULL, asset_id text NOT NULL,
           temperature float8);
         CREATE INDEX idx_telemetry_asset_time ON telemetry (asset_id, "timestamp" DESC);
@@ -52,6 +55,7 @@ fn ms5_db(name: &str) -> String {
           SELECT 1 + i % 3, 'asset ' || i, i * 3 FROM generate_series(1, 30) i;
         INSERT INTO factory.orders (asset_id, qty) SELECT 1 + i % 10, i FROM generate_series(1, 100) i;
         INSERT INTO factory.scrap SELECT i, i FROM generate_series(1, 5) i;
+        INSERT INTO factory.batches (asset_id) SELECT i FROM generate_series(1, 7) i;
         INSERT INTO telemetry SELECT timestamptz '2026-11-20 08:00:00+00' + m * interval '1 minute',
           'a' || k, 20 + m FROM generate_series(0, 119) m, generate_series(1, 3) k;
         "#,
@@ -161,6 +165,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
         rows,
         [
             ("factory.assets".to_string(), 30),
+            ("factory.batches".into(), 7),
             ("factory.lines".into(), 3),
             ("factory.orders".into(), 100),
             ("factory.scrap".into(), 5),
@@ -189,6 +194,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
                 30,
                 30
             ),
+            ("factory.batch_no".into(), "factory.batches.no".into(), 7, 7),
             (
                 "factory.lines_id_seq".into(),
                 "factory.lines.id".into(),
@@ -242,6 +248,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
         ALTER TABLE factory.assets ADD CONSTRAINT assets_oee_check CHECK (oee BETWEEN 0 AND 100) NOT VALID;
         DROP INDEX factory.assets_line_idx;
         SELECT setval('factory.lines_id_seq', 2);
+        SELECT setval('factory.batch_no', 7, false);
         DROP TABLE factory.scrap;
         DELETE FROM telemetry WHERE asset_id = 'a2'
           AND "timestamp" >= '2026-11-20 08:30:00+00' AND "timestamp" < '2026-11-20 08:40:00+00';
@@ -258,6 +265,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
             ("constraint", "factory.assets.assets_oee_check"),
             ("index", "factory.assets_line_idx"),
             ("sequence", "factory.lines_id_seq"),
+            ("sequence", "factory.batch_no"),
             ("table", "factory.scrap"),
             ("row_count", "public.telemetry"),
             ("gaps", "telemetry[a2]"),
@@ -273,6 +281,8 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
     );
     assert!(detail(&bad, "sequence", "factory.lines_id_seq")
         .contains("next value 3, max(factory.lines.id) = 3"));
+    assert!(detail(&bad, "sequence", "factory.batch_no")
+        .contains("next value 7, max(factory.batches.no) = 7"));
     assert!(detail(&bad, "constraint", "factory.assets.assets_oee_check").starts_with("NOT VALID"));
     assert!(detail(&bad, "gaps", "telemetry[a2]")
         .contains("between gap 2026-11-20T08:29:00Z .. 2026-11-20T08:40:00Z"));
@@ -316,7 +326,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
         .stdout
         .lines()
         .any(|l| l.starts_with("FAIL    index       factory.assets_line_idx")));
-    assert!(text.stdout.contains("\nFAIL: 8 failed"), "{}", text.stdout);
+    assert!(text.stdout.contains("\nFAIL: 9 failed"), "{}", text.stdout);
 
     // Without a baseline only what needs none: the NOT VALID constraint, the sequence, the gap.
     let alone = validate(&["--db", &dst, "--format", "json"]);
@@ -326,6 +336,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
         set(&[
             ("constraint", "factory.assets.assets_oee_check"),
             ("sequence", "factory.lines_id_seq"),
+            ("sequence", "factory.batch_no"),
         ])
     );
     let mut args = vec!["--db", &dst, "--format", "json"];
@@ -337,6 +348,7 @@ fn restore_round_trip_passes_then_every_planted_problem_fails() {
         set(&[
             ("constraint", "factory.assets.assets_oee_check"),
             ("sequence", "factory.lines_id_seq"),
+            ("sequence", "factory.batch_no"),
             ("gaps", "telemetry[a2]"),
         ])
     );
