@@ -8,8 +8,8 @@
 //! reads `reltuples` for the large tables, where a scan costs and a sample's error is a small
 //! share; a table estimated under `exact_below` rows (a few milliseconds to count, and where a
 //! handful of lost rows is a large share), a table the planner still has no estimate for, and
-//! every TimescaleDB hypertable (whose parent holds no rows of its own), is counted exactly. The gap report is
-//! [`replay::gaps_sql::report`] unchanged, in its own transaction after that.
+//! every TimescaleDB hypertable (whose parent holds no rows of its own), is counted exactly. The
+//! gap report is [`replay::gaps_sql::report`] unchanged, in its own transaction after that.
 //!
 //! User tables are every ordinary or partitioned table outside `pg_catalog`, `information_schema`,
 //! `pg_*` (TOAST, temporary) and TimescaleDB's own schemas (`_timescaledb_*`, `timescaledb_*`,
@@ -284,10 +284,20 @@ async fn tables(
             name,
             rows,
             rows_exact: !estimate,
-            bytes: r.get(3),
+            bytes: r.get::<_, Option<i64>>(3).unwrap_or(0),
         });
     }
     Ok(out)
+}
+
+/// `pg_get_constraintdef`/`pg_get_indexdef` read the current catalog, not the transaction's
+/// snapshot: for an object dropped meanwhile they return NULL, which becomes an empty definition
+/// (a difference the check reports) instead of a panic.
+fn definition(r: &tokio_postgres::Row, i: usize) -> String {
+    r.try_get::<_, Option<String>>(i)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 fn constraint_type(c: i8) -> String {
@@ -320,7 +330,7 @@ async fn constraints(tx: &Transaction<'_>) -> Result<Vec<Constraint>, ValidateEr
             table: r.get(0),
             name: r.get(1),
             kind: constraint_type(r.get(2)),
-            definition: r.get(3),
+            definition: definition(r, 3),
             validated: r.get(4),
         })
         .collect())
@@ -341,7 +351,7 @@ async fn indexes(tx: &Transaction<'_>) -> Result<Vec<Index>, ValidateError> {
         .map(|r| Index {
             name: r.get(0),
             table: r.get(1),
-            definition: r.get(2),
+            definition: definition(r, 2),
             valid: r.get(3),
             ready: r.get(4),
         })
