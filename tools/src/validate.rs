@@ -188,7 +188,14 @@ fn options(c: &CollectArgs, baseline: Option<&Snapshot>) -> Result<Options, Trou
                 "--rpo {s:?}: expected a duration such as 5m, 300s, 1h"
             ))
         })?,
-        (None, Some(t)) => TimeDelta::milliseconds((t.rpo_seconds * 1000.0).round() as i64),
+        (None, Some(t)) => TimeDelta::try_milliseconds((t.rpo_seconds * 1000.0).round() as i64)
+            .filter(|d| *d > TimeDelta::zero())
+            .ok_or_else(|| {
+                Trouble(format!(
+                    "the baseline's telemetry.rpo_seconds {} is not a usable RPO",
+                    t.rpo_seconds
+                ))
+            })?,
         (None, None) => TimeDelta::minutes(5),
     };
     let until = match (&c.until, base) {

@@ -434,12 +434,25 @@ fn bad_baselines_and_unreachable_databases_exit_2_without_the_password() {
         "{\"format\": \"drkit-validate-snapshot\", \"version\": 9}",
     )
     .unwrap();
+    let absurd = dir.path().join("absurd.json");
+    std::fs::write(
+        &absurd,
+        r#"{"format": "drkit-validate-snapshot", "version": 1, "taken_at": "", "elapsed_ms": 0,
+           "server_version": "15", "database": "ms5", "row_counts": "exact", "tables": [],
+           "constraints": [], "indexes": [], "sequences": [], "extensions": [],
+           "timescaledb": null,
+           "telemetry": {"table": "telemetry", "time_column": "timestamp", "key_column": "asset_id",
+             "rpo_seconds": -5, "since": "2026-11-20T08:00:00Z", "until": "2026-11-20T10:00:00Z",
+             "rows": 0, "keys": [], "gaps": []}}"#,
+    )
+    .unwrap();
     let missing = dir.path().join("missing.json");
     let db = "postgres://ops:hunter2@127.0.0.1:1/ms5";
     for (file, says) in [
         (&garbage, "not a drkit validate snapshot (line 1"),
         (&future, "snapshot version 9 is not supported"),
         (&missing, "missing.json: No such file"),
+        (&absurd, "rpo_seconds -5 is not a usable RPO"),
     ] {
         let f = file.display().to_string();
         let r = validate(&["--db", db, "--baseline", &f, "--format", "json"]);
