@@ -76,8 +76,9 @@ pub struct Check {
 
 /// How many rows a table may have lost against the baseline and still pass: the larger of
 /// `max_missing_rows` and `max_missing_pct` percent of the baseline count. When either count is a
-/// planner estimate the percentage is at least [`ESTIMATE_PCT`]: `ANALYZE` samples 30,000 rows,
-/// and its estimate of a large table moves by about that much between two runs.
+/// planner estimate the percentage is at least [`ESTIMATE_PCT`]: `ANALYZE` extrapolates from a
+/// 30,000-row sample, so a large table's estimate is not its count (a chosen margin, not a
+/// measured bound).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Tolerance {
     pub max_missing_rows: u64,

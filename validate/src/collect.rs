@@ -6,7 +6,7 @@
 //! held to. `--fast` ([`RowCounts::Estimate`]) runs `ANALYZE` on each table first (a restore
 //! leaves the statistics empty: `reltuples` is -1 and `pg_stat_user_tables` starts at zero) and
 //! reads `reltuples` for the large tables, where a scan costs and a sample's error is a small
-//! share; a table estimated under `exact_below` rows (a few milliseconds to count, and where a
+//! share; a table estimated under `exact_below` rows (quick to count, and where a
 //! handful of lost rows is a large share), a table the planner still has no estimate for, and
 //! every TimescaleDB hypertable (whose parent holds no rows of its own), is counted exactly. The
 //! gap report is [`replay::gaps_sql::report`] unchanged, in its own transaction after that.
