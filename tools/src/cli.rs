@@ -46,6 +46,8 @@ pub enum Command {
     /// Disaster-recovery drill records (hash-chained) and measured RTO/RPO against objectives.
     #[command(subcommand)]
     Drill(crate::drill::DrillCmd),
+    /// After a restore: row counts, constraints, indexes, sequences, extensions and gaps against a snapshot taken before.
+    Validate(Box<crate::validate::ValidateArgs>),
 }
 
 #[derive(Subcommand, Debug)]

@@ -16,6 +16,7 @@ mod reassign;
 mod replay;
 mod segments;
 mod topics;
+mod validate;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Topics(cmd) => topics::run(cmd),
         cli::Command::Reassign(cmd) => reassign::run(cmd),
         cli::Command::Drill(cmd) => drill::run(cmd),
+        cli::Command::Validate(a) => validate::run(*a),
     };
     ExitCode::from(code.code())
 }

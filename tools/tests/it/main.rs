@@ -15,3 +15,4 @@ mod reassign_exec;
 mod replay;
 mod topics;
 mod util;
+mod validate;
