@@ -1,0 +1,704 @@
+//! `drkit backup wal-verify`: is a WAL archive a whole point-in-time recovery chain?
+//!
+//! From the base backup's start (or the archive's oldest segment) to the `--until` target (or the
+//! newest segment), every segment recovery will ask `restore_command` for must be in the archive,
+//! on the timeline recovery will ask for, and readable to its end: page headers naming the page
+//! they sit in (layout in [`page`]), records whose CRCs hold (see [`record`]), one system
+//! identifier and one segment size throughout. The segment size comes from the segments' own long
+//! page headers. The archive is only read. Recovery reads segments in order and stops at the first
+//! one that is missing or damaged; the report says where that is.
+//!
+//! Timelines: recovery with `recovery_target_timeline = 'latest'` follows the highest timeline
+//! that has a history file; for segment `s`, it asks for the newest timeline in that history whose
+//! switch point lies in or before `s` (the segment holding a switch point is read from the new
+//! timeline). Segments on other timelines are reported and not used.
+
+pub mod name;
+pub mod page;
+pub mod record;
+pub mod start;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::finding::{Finding, Kind};
+use name::{ArchiveName, Compression, Lsn, SegSize};
+use page::Geometry;
+use record::{Walker, XactEnd};
+use start::{Ancestor, BackupStart};
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The base backup recovery starts from; `None`: the oldest segment on the chain.
+    pub backup: Option<BackupStart>,
+    /// `recovery_target_time` as Unix microseconds: the chain must reach the first commit or
+    /// abort after it (recovery stops there).
+    pub until: Option<i64>,
+}
+
+/// Where the required range ends, and why there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSource {
+    /// The segment where the first transaction end after `--until` ends.
+    Until,
+    /// The newest segment on the chain.
+    Newest,
+}
+
+/// The verdict on the chain as a whole.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub start: Lsn,
+    pub start_segment: String,
+    /// `backup_manifest` / `backup_label` path, or `None`: the oldest segment was assumed.
+    pub start_source: Option<String>,
+    pub timeline: u32,
+    /// The timelines recovery follows, oldest first.
+    pub timelines: Vec<u32>,
+    pub segment_size: u32,
+    pub end_segment: Option<String>,
+    pub end_source: EndSource,
+    /// The backup's consistency point, when the backup said.
+    pub backup_end: Option<Lsn>,
+    pub expected: u64,
+    pub present: u64,
+    pub missing: u64,
+    pub damaged: u64,
+    pub off_timeline: u64,
+    /// The first missing or damaged place in the range: file name and LSN.
+    pub stops_at: Option<(String, Lsn)>,
+    /// With `--until`: the transaction end recovery stops at.
+    pub target_record: Option<XactEnd>,
+    /// With `--until`: the newest transaction end seen before the target time.
+    pub last_before: Option<XactEnd>,
+}
+
+impl Chain {
+    /// Recovery replays the whole range (and reaches the target, with `--until`).
+    pub fn whole(&self) -> bool {
+        self.stops_at.is_none() && self.end_segment.is_some()
+    }
+    /// Recovery reaches the backup's consistency point.
+    pub fn consistent(&self) -> bool {
+        match (self.backup_end, &self.stops_at) {
+            (Some(end), Some((_, at))) => end <= *at,
+            (_, _) => true,
+        }
+    }
+}
+
+/// A file that could not be read (exit 2, unlike damage).
+#[derive(Debug, Clone)]
+pub struct IoProblem {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub io_problems: Vec<IoProblem>,
+    /// `None` when there is nothing to build a chain from (no segments at all).
+    pub chain: Option<Chain>,
+}
+
+#[derive(Debug, Clone)]
+struct SegFile {
+    path: PathBuf,
+    tli: u32,
+    log: u32,
+    seg: u32,
+    compression: Compression,
+}
+
+/// Reads a whole segment, decompressing; at most `cap` bytes plus one (to see oversize files).
+/// `Ok(Err(_))`: a compressed file that does not decompress (damage, not I/O).
+fn read_segment(f: &SegFile, cap: u64) -> io::Result<Result<Vec<u8>, String>> {
+    let file = fs::File::open(&f.path)?;
+    let mut out = Vec::new();
+    let limit = cap + 1;
+    let r = match f.compression {
+        Compression::None => file.take(limit).read_to_end(&mut out).map(|_| ()),
+        Compression::Gzip => flate2::read::GzDecoder::new(file)
+            .take(limit)
+            .read_to_end(&mut out)
+            .map(|_| ()),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(file) {
+            Ok(d) => d.take(limit).read_to_end(&mut out).map(|_| ()),
+            Err(e) => Err(e),
+        },
+        Compression::Lz4 => lz4_flex::frame::FrameDecoder::new(file)
+            .take(limit)
+            .read_to_end(&mut out)
+            .map(|_| ()),
+    };
+    match r {
+        Ok(()) => Ok(Ok(out)),
+        Err(e) if f.compression == Compression::None => Err(e),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound
+            ) =>
+        {
+            Err(e)
+        }
+        Err(e) => Ok(Err(format!("does not decompress: {e}"))),
+    }
+}
+
+/// The first page header's geometry, or `None` when it has no usable long header.
+fn first_page(f: &SegFile) -> io::Result<Option<Geometry>> {
+    let file = fs::File::open(&f.path)?;
+    let mut head = Vec::with_capacity(page::LONG_HEADER);
+    let r = match f.compression {
+        Compression::None => file.take(40).read_to_end(&mut head),
+        Compression::Gzip => flate2::read::GzDecoder::new(file)
+            .take(40)
+            .read_to_end(&mut head),
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(file).and_then(|d| d.take(40).read_to_end(&mut head))
+        }
+        Compression::Lz4 => lz4_flex::frame::FrameDecoder::new(file)
+            .take(40)
+            .read_to_end(&mut head),
+    };
+    if let Err(e) = r {
+        if f.compression == Compression::None {
+            return Err(e);
+        }
+        return Ok(None);
+    }
+    Ok(page::read(&head).and_then(|h| {
+        let l = h.long?;
+        (SegSize::new(l.seg_size).is_some()
+            && l.blcksz.is_power_of_two()
+            && (1024..=65536).contains(&l.blcksz))
+        .then_some(Geometry {
+            magic: h.magic,
+            sysid: l.sysid,
+            seg_size: l.seg_size,
+            blcksz: l.blcksz,
+        })
+    }))
+}
+
+/// The timeline recovery asks for at segment `segno`: the first ancestor whose switch point lies
+/// beyond the segment, else the target.
+fn expected_tli(history: &[Ancestor], target: u32, size: SegSize, segno: u64) -> u32 {
+    history
+        .iter()
+        .find(|a| segno < size.segno_of(a.switch))
+        .map_or(target, |a| a.tli)
+}
+
+/// Checks the archive in `dir`. Never writes to it.
+pub fn verify_archive(dir: &Path, opts: &Options) -> io::Result<Report> {
+    let mut findings = Vec::new();
+    let mut io_problems = Vec::new();
+    let mut segs: Vec<SegFile> = Vec::new();
+    let mut histories: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let Some(n) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        match name::parse(&n) {
+            Some(ArchiveName::Segment {
+                tli,
+                log,
+                seg,
+                compression,
+            }) => segs.push(SegFile {
+                path: e.path(),
+                tli,
+                log,
+                seg,
+                compression,
+            }),
+            Some(ArchiveName::History { tli }) => {
+                histories.insert(tli, e.path());
+            }
+            Some(ArchiveName::Partial { tli }) => findings.push(Finding::new(
+                Kind::WalPartial,
+                e.path(),
+                format!("the unfinished last segment of timeline {tli}, left at a promotion: recovery does not read it"),
+            )),
+            Some(ArchiveName::BackupHistory) | None => {}
+        }
+    }
+    segs.sort_by_key(|s| (s.log, s.seg, s.tli, s.compression));
+
+    // Geometry: what most segments' first pages say.
+    let mut votes: HashMap<(u16, u64, u32, u32), usize> = HashMap::new();
+    for s in &segs {
+        match first_page(s) {
+            Ok(Some(g)) => {
+                *votes
+                    .entry((g.magic, g.sysid, g.seg_size, g.blcksz))
+                    .or_default() += 1
+            }
+            Ok(None) => {}
+            Err(e) => io_problems.push(IoProblem {
+                path: s.path.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    let Some(((magic, sysid, seg_size, blcksz), _)) = votes
+        .into_iter()
+        .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
+    else {
+        findings.push(Finding::new(
+            Kind::WalNoSegments,
+            dir,
+            if segs.is_empty() {
+                "no WAL segment files in the archive".to_string()
+            } else {
+                format!(
+                    "none of the {} segment files has a readable first page header",
+                    segs.len()
+                )
+            },
+        ));
+        return Ok(Report {
+            findings,
+            io_problems,
+            chain: None,
+        });
+    };
+    let g = Geometry {
+        magic,
+        sysid,
+        seg_size,
+        blcksz,
+    };
+    let Some(size) = SegSize::new(seg_size) else {
+        return Ok(Report {
+            findings,
+            io_problems,
+            chain: None,
+        });
+    };
+    if page::version_of(magic).is_none() {
+        findings.push(Finding::new(
+            Kind::WalUnknownVersion,
+            dir,
+            format!("the segments' xlp_magic is 0x{magic:04X}; this reader knows PostgreSQL 15 (0xD110): record checks may misread"),
+        ));
+    }
+
+    // Segment numbers, and names impossible for this segment size.
+    let mut by_seg: BTreeMap<(u32, u64), SegFile> = BTreeMap::new();
+    for s in segs {
+        match size.segno(s.log, s.seg) {
+            Some(n) => {
+                // A plain file wins over a compressed copy of the same segment.
+                by_seg.entry((s.tli, n)).or_insert(s);
+            }
+            None => findings.push(Finding::new(
+                Kind::WalStrayFile,
+                &s.path,
+                format!("not a segment name a server with {seg_size}-byte segments writes"),
+            )),
+        }
+    }
+
+    // Timelines.
+    let mut parsed: BTreeMap<u32, Vec<Ancestor>> = BTreeMap::new();
+    for (tli, p) in &histories {
+        let text = match fs::read(p) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                io_problems.push(IoProblem {
+                    path: p.clone(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        match start::parse_history(&text) {
+            Ok(h) if h.last().is_some_and(|a| a.tli < *tli) => {
+                parsed.insert(*tli, h);
+            }
+            Ok(_) => findings.push(Finding::new(
+                Kind::WalBadHistory,
+                p,
+                format!("does not end with a parent timeline below {tli}"),
+            )),
+            Err(e) => findings.push(Finding::new(Kind::WalBadHistory, p, e)),
+        }
+    }
+    let oldest = by_seg.keys().min_by_key(|(t, n)| (*n, *t)).copied();
+    let target = match (parsed.keys().next_back(), &opts.backup, oldest) {
+        (Some(t), _, _) => *t,
+        (None, Some(b), _) => b.tli,
+        (None, None, Some((t, _))) => t,
+        (None, None, None) => 1,
+    };
+    let history: Vec<Ancestor> = parsed.get(&target).cloned().unwrap_or_default();
+    let mut timelines: Vec<u32> = history.iter().map(|a| a.tli).collect();
+    timelines.push(target);
+    let exp = |segno: u64| expected_tli(&history, target, size, segno);
+
+    let mut off_timeline = 0;
+    for ((tli, segno), s) in &by_seg {
+        let want = exp(*segno);
+        if *tli == want {
+            continue;
+        }
+        off_timeline += 1;
+        let why = if !timelines.contains(tli) {
+            format!(
+                "timeline {tli} is not in the history recovery follows ({}): not used",
+                chain_text(&timelines)
+            )
+        } else {
+            format!(
+                "recovery reads segment {} from timeline {want} (switch points in {target:08X}.history): not used",
+                size.file_name(want, *segno)
+            )
+        };
+        findings.push(Finding::new(Kind::WalOffTimeline, &s.path, why));
+    }
+
+    // The start.
+    let (start, start_source) = match &opts.backup {
+        Some(b) => {
+            let ok = timelines.contains(&b.tli)
+                && !history.iter().any(|a| a.tli == b.tli && b.start >= a.switch);
+            if !ok {
+                findings.push(Finding::new(
+                    Kind::WalBackupTimeline,
+                    &b.source,
+                    format!(
+                        "the backup starts at {} on timeline {}, which is not on the history recovery follows ({})",
+                        b.start,
+                        b.tli,
+                        chain_text(&timelines)
+                    ),
+                ));
+            }
+            (b.start, Some(b.source.clone()))
+        }
+        None => {
+            let first = by_seg
+                .keys()
+                .filter(|(t, n)| *t == exp(*n))
+                .map(|(_, n)| *n)
+                .min();
+            match first {
+                Some(n) => (size.start_of(n), None),
+                None => {
+                    findings.push(Finding::new(
+                        Kind::WalNoSegments,
+                        dir,
+                        format!(
+                            "no segment on the timelines recovery follows ({})",
+                            chain_text(&timelines)
+                        ),
+                    ));
+                    return Ok(Report {
+                        findings,
+                        io_problems,
+                        chain: None,
+                    });
+                }
+            }
+        }
+    };
+    let start_seg = size.segno_of(start);
+    let newest = by_seg
+        .keys()
+        .filter(|(t, n)| *t == exp(*n) && *n >= start_seg)
+        .map(|(_, n)| *n)
+        .max();
+    let backup_end = opts.backup.as_ref().and_then(|b| b.end);
+    let last = match (newest, backup_end) {
+        (Some(n), Some(e)) => Some(n.max(size.segno_of(Lsn(e.0.saturating_sub(1))))),
+        (n, e) => n.or(e.map(|e| size.segno_of(Lsn(e.0.saturating_sub(1))))),
+    };
+
+    let mut chain = Chain {
+        start,
+        start_segment: size.file_name(exp(start_seg), start_seg),
+        start_source,
+        timeline: target,
+        timelines,
+        segment_size: seg_size,
+        end_segment: None,
+        end_source: if opts.until.is_some() {
+            EndSource::Until
+        } else {
+            EndSource::Newest
+        },
+        backup_end,
+        expected: 0,
+        present: 0,
+        missing: 0,
+        damaged: 0,
+        off_timeline,
+        stops_at: None,
+        target_record: None,
+        last_before: None,
+    };
+    let Some(last) = last else {
+        let n = size.file_name(exp(start_seg), start_seg);
+        findings.push(Finding::new(
+            Kind::WalMissing,
+            dir.join(&n),
+            format!("no segment from {n} on: the archive ends before the backup's start"),
+        ));
+        chain.stops_at = Some((n, start));
+        return Ok(Report {
+            findings,
+            io_problems,
+            chain: Some(chain),
+        });
+    };
+
+    let mut walker = Walker::default();
+    let mut gap: Option<(u64, u64)> = None;
+    let flush_gap = |gap: &mut Option<(u64, u64)>, findings: &mut Vec<Finding>| {
+        if let Some((a, b)) = gap.take() {
+            let (fa, fb) = (size.file_name(exp(a), a), size.file_name(exp(b), b));
+            let msg = if a == b {
+                format!("segment {fa} is not in the archive")
+            } else {
+                format!("{} segments {fa} .. {fb} are not in the archive", b - a + 1)
+            };
+            findings.push(Finding::new(Kind::WalMissing, dir.join(&fa), msg).entry(Some(fb)));
+        }
+    };
+    let mut end = None;
+    for segno in start_seg..=last {
+        chain.expected += 1;
+        let tli = exp(segno);
+        let Some(f) = by_seg.get(&(tli, segno)) else {
+            chain.missing += 1;
+            gap = Some(gap.map_or((segno, segno), |(a, _)| (a, segno)));
+            chain
+                .stops_at
+                .get_or_insert((size.file_name(tli, segno), size.start_of(segno)));
+            walker.reset();
+            continue;
+        };
+        flush_gap(&mut gap, &mut findings);
+        chain.present += 1;
+        let bytes = match read_segment(f, u64::from(seg_size)) {
+            Ok(Ok(b)) => b,
+            Ok(Err(why)) => {
+                findings.push(Finding::new(Kind::WalUnreadable, &f.path, why));
+                chain.damaged += 1;
+                chain
+                    .stops_at
+                    .get_or_insert((size.file_name(tli, segno), size.start_of(segno)));
+                walker.reset();
+                continue;
+            }
+            Err(e) => {
+                io_problems.push(IoProblem {
+                    path: f.path.clone(),
+                    message: e.to_string(),
+                });
+                walker.reset();
+                continue;
+            }
+        };
+        let out = check_segment(
+            &bytes,
+            f,
+            size.start_of(segno).0,
+            &g,
+            &mut walker,
+            &mut findings,
+        );
+        if let Some(at) = out.damage {
+            chain.damaged += 1;
+            chain
+                .stops_at
+                .get_or_insert((size.file_name(tli, segno), Lsn(at)));
+        }
+        if let Some(until) = opts.until {
+            for x in out.xact_ends.iter().filter(|x| x.lsn >= start.0) {
+                if x.time > until {
+                    chain.target_record = Some(*x);
+                    break;
+                }
+                chain.last_before = Some(*x);
+            }
+            if chain.target_record.is_some() {
+                end = Some(segno);
+                break;
+            }
+        }
+    }
+    flush_gap(&mut gap, &mut findings);
+    if opts.until.is_none() {
+        end = Some(last);
+    }
+    // The backup's consistency point bounds the range from below.
+    if let (Some(e), Some(be)) = (end, backup_end) {
+        end = Some(e.max(size.segno_of(Lsn(be.0.saturating_sub(1)))));
+    }
+    chain.end_segment = end.map(|e| size.file_name(exp(e), e));
+    if opts.until.is_some() && chain.target_record.is_none() {
+        let newest = size.file_name(exp(last), last);
+        findings.push(Finding::new(
+            Kind::WalTargetNotReached,
+            dir.join(&newest),
+            format!(
+                "no commit or abort after the target time up to {newest}{}: PostgreSQL 13+ ends such a recovery with FATAL \"recovery ended before configured recovery target was reached\"",
+                match chain.last_before {
+                    Some(x) => format!(" (the last one, at {}, is before it)", Lsn(x.lsn)),
+                    None => String::new(),
+                }
+            ),
+        ));
+    }
+    Ok(Report {
+        findings,
+        io_problems,
+        chain: Some(chain),
+    })
+}
+
+fn chain_text(t: &[u32]) -> String {
+    t.iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+struct SegOutcome {
+    /// LSN of the first damage.
+    damage: Option<u64>,
+    xact_ends: Vec<XactEnd>,
+}
+
+/// Report at most this many bad page headers per segment (then how many more).
+const HEADER_FINDINGS_PER_SEGMENT: usize = 3;
+
+fn check_segment(
+    bytes: &[u8],
+    f: &SegFile,
+    seg_lsn: u64,
+    g: &Geometry,
+    walker: &mut Walker,
+    findings: &mut Vec<Finding>,
+) -> SegOutcome {
+    let mut out = SegOutcome {
+        damage: None,
+        xact_ends: Vec::new(),
+    };
+    let compressed = f.compression != Compression::None;
+    let where_ = if compressed {
+        " (offset in the decompressed segment)"
+    } else {
+        ""
+    };
+    if bytes.len() as u64 != u64::from(g.seg_size) {
+        let shown = if bytes.len() as u64 > u64::from(g.seg_size) {
+            "more than".to_string()
+        } else {
+            bytes.len().to_string()
+        };
+        findings.push(
+            Finding::new(
+                Kind::WalBadSize,
+                &f.path,
+                format!(
+                    "{shown} bytes, the archive's segments have {}{where_}",
+                    g.seg_size
+                ),
+            )
+            .at(bytes.len().min(g.seg_size as usize) as u64),
+        );
+        out.damage = Some(seg_lsn + bytes.len().min(g.seg_size as usize) as u64);
+    }
+    let mut switched = false;
+    let mut bad_headers = 0usize;
+    let blck = g.blcksz as usize;
+    for (k, pg) in bytes
+        .chunks(blck)
+        .take(g.seg_size as usize / blck)
+        .enumerate()
+    {
+        if switched {
+            break;
+        }
+        if pg.len() < blck {
+            break;
+        }
+        let off = (k * blck) as u64;
+        let lsn = seg_lsn + off;
+        let mut problems = match page::read(pg) {
+            Some(h) if h.magic == 0 && pg.iter().all(|b| *b == 0) => vec![page::HeaderProblem {
+                offset: off,
+                message: "a page of zeros where records should continue (no XLOG_SWITCH before it)"
+                    .into(),
+                sysid: false,
+            }],
+            Some(h) => {
+                let p = page::check(&h, off, lsn, k == 0, f.tli, g);
+                if p.is_empty() {
+                    let ev = walker.page(pg, &h, lsn);
+                    out.xact_ends.extend(ev.xact_ends);
+                    if let Some((at, why)) = ev.bad {
+                        let mut fd = Finding::new(
+                            Kind::WalBadRecord,
+                            &f.path,
+                            format!("record at {}: {why}{where_}", Lsn(at)),
+                        );
+                        if at >= seg_lsn {
+                            fd = fd.at(at - seg_lsn);
+                        }
+                        findings.push(fd);
+                        out.damage.get_or_insert(at);
+                        walker.reset();
+                    }
+                    switched = ev.switched;
+                }
+                p
+            }
+            None => Vec::new(),
+        };
+        if problems.is_empty() {
+            continue;
+        }
+        walker.reset();
+        out.damage.get_or_insert(lsn);
+        for p in problems.drain(..) {
+            bad_headers += 1;
+            if bad_headers <= HEADER_FINDINGS_PER_SEGMENT {
+                let kind = if p.sysid {
+                    Kind::WalSysidMismatch
+                } else {
+                    Kind::WalBadPageHeader
+                };
+                findings.push(
+                    Finding::new(
+                        kind,
+                        &f.path,
+                        format!("page at {}: {}{where_}", Lsn(lsn), p.message),
+                    )
+                    .at(p.offset),
+                );
+            }
+        }
+    }
+    if bad_headers > HEADER_FINDINGS_PER_SEGMENT {
+        findings.push(Finding::new(
+            Kind::WalBadPageHeader,
+            &f.path,
+            format!(
+                "{} more page header problems in this segment",
+                bad_headers - HEADER_FINDINGS_PER_SEGMENT
+            ),
+        ));
+    }
+    out
+}
