@@ -1,6 +1,7 @@
 //! drkit's integration tests, compiled as one binary (shared helpers, one link).
 
 mod backup;
+mod backup_wal;
 mod cli;
 mod corruption;
 mod gaps;

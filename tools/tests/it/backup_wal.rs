@@ -1,0 +1,598 @@
+//! `drkit backup wal-verify` and `pitr-config` against the WAL archive of a real PostgreSQL 15
+//! (scripts/pg.sh with PG_ARCHIVE=1: archive_command copies every finished segment), its
+//! `pg_basebackup -Ft` backups, damaged copies of that archive, and a real point-in-time recovery
+//! of a restored base backup, which also produces a real timeline switch.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::util::{drkit, output, repo_root, Run};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The archiving server, its archive and a base backup taken before the data below was written.
+struct Archive {
+    url: String,
+    /// The cluster's private directory (owned by the server's user).
+    real: PathBuf,
+    archive: PathBuf,
+    backup: PathBuf,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command run as the cluster's owner (`postgres` when the tests run as root, as pg.sh does).
+fn as_owner(program: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    run_ok(Command::new(format!("{PG_BIN}/psql")).args([
+        "-XAtq",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        url,
+        "-c",
+        sql,
+    ]))
+}
+
+/// Ends the current segment and waits until archive_command has copied it.
+fn switch_and_wait(url: &str, archive: &Path) -> String {
+    let name = psql(url, "select pg_walfile_name(pg_switch_wal())");
+    wait_for(&archive.join(&name), "archive_command to copy the segment");
+    name
+}
+
+fn wait_for(p: &Path, what: &str) {
+    let t = Instant::now();
+    while !p.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "gave up waiting for {what}: {}",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pg_basebackup(url: &str, dir: &Path) {
+    run_ok(
+        as_owner(&format!("{PG_BIN}/pg_basebackup"))
+            .args(["-d", url, "-Ft", "-c", "fast", "-D"])
+            .arg(dir),
+    );
+}
+
+fn archive() -> &'static Archive {
+    static A: OnceLock<Archive> = OnceLock::new();
+    A.get_or_init(|| {
+        let dir = repo_root()
+            .join("target/test-pg-archive")
+            .join(std::process::id().to_string());
+        let out = Command::new(repo_root().join("scripts/pg.sh"))
+            .env("PG_OWNER_PID", std::process::id().to_string())
+            .env("PG_ARCHIVE", "1")
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let real = PathBuf::from(fs::read_to_string(dir.join("cluster")).unwrap().trim());
+        let archive = real.join("archive");
+        psql(&url, "create table plant(id int primary key, tag text)");
+        let backup = real.join("bb");
+        pg_basebackup(&url, &backup);
+        // Several segments of real data after the backup's start.
+        for round in 0..3 {
+            psql(
+                &url,
+                &format!(
+                    "insert into plant select g, repeat('x', 200) from generate_series({}, {}) g",
+                    round * 40_000 + 1,
+                    (round + 1) * 40_000
+                ),
+            );
+            switch_and_wait(&url, &archive);
+        }
+        Archive {
+            url,
+            real,
+            archive,
+            backup,
+        }
+    })
+}
+
+/// Tests that read the live archive or switch segments take turns: a copy taken while
+/// archive_command writes could catch a half-copied segment.
+fn serial() -> MutexGuard<'static, ()> {
+    static M: Mutex<()> = Mutex::new(());
+    M.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A private copy of the archive to damage (only the segments and history files).
+fn scratch() -> (tempfile::TempDir, PathBuf) {
+    let a = archive();
+    let _g = serial();
+    let t = tempfile::tempdir().unwrap();
+    let dst = t.path().join("archive");
+    fs::create_dir(&dst).unwrap();
+    for e in fs::read_dir(&a.archive).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    (t, dst)
+}
+
+fn segments(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 24)
+        .collect();
+    v.sort();
+    v
+}
+
+fn wal_verify(args: &[&str], dir: &Path) -> Run {
+    output(
+        drkit()
+            .args(["backup", "wal-verify", "--format", "json"])
+            .args(args)
+            .arg(dir)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn chain(r: &Run) -> &serde_json::Value {
+    r.lines
+        .iter()
+        .find(|l| l["type"] == "wal_chain")
+        .unwrap_or_else(|| panic!("no wal_chain line:\n{}", r.stdout))
+}
+
+/// The segment the base backup starts in, from its manifest (as pg_basebackup wrote it).
+fn backup_start_segment() -> String {
+    let m = fs::read_to_string(archive().backup.join("backup_manifest")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&m).unwrap();
+    let lsn = v["WAL-Ranges"][0]["Start-LSN"].as_str().unwrap();
+    let (hi, lo) = lsn.split_once('/').unwrap();
+    let lo = u32::from_str_radix(lo, 16).unwrap();
+    format!(
+        "00000001{:08X}{:08X}",
+        u32::from_str_radix(hi, 16).unwrap(),
+        lo >> 24
+    )
+}
+
+#[test]
+fn clean_archive_is_a_whole_chain_from_every_kind_of_start_point() {
+    let (_t, dir) = scratch();
+    let bb = &archive().backup;
+    let start = backup_start_segment();
+    for backup in [bb.clone(), bb.join("backup_manifest"), bb.join("base.tar")] {
+        let r = wal_verify(&["--backup", backup.to_str().unwrap()], &dir);
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        assert!(r.errors().is_empty());
+        let c = chain(&r);
+        assert_eq!(c["whole"], true);
+        assert_eq!(c["start_segment"], start.as_str(), "{c}");
+        assert!(c["start_source"]
+            .as_str()
+            .unwrap()
+            .contains(bb.to_str().unwrap()));
+        assert!(c["expected"].as_u64().unwrap() >= 4, "{c}");
+        assert_eq!(c["expected"], c["present"]);
+        assert_eq!(c["segment_size"], 16 << 20);
+        assert_eq!(
+            c["end_segment"].as_str().unwrap(),
+            segments(&dir).last().unwrap()
+        );
+    }
+    // No --backup: from the oldest segment, and the text says so.
+    let out = drkit()
+        .args(["backup", "wal-verify"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("from the oldest segment in the archive"),
+        "{text}"
+    );
+    assert!(text.contains("recovery replays the whole chain"), "{text}");
+    // pg_waldump agrees the newest segment reads to its end (the check drkit must not contradict).
+    let last = segments(&dir).last().unwrap().clone();
+    run_ok(
+        Command::new(format!("{PG_BIN}/pg_waldump"))
+            .arg("-q")
+            .arg(dir.join(&last)),
+    );
+}
+
+#[test]
+fn a_removed_segment_is_named_and_recovery_stops_there() {
+    let (_t, dir) = scratch();
+    let start = backup_start_segment();
+    let segs = segments(&dir);
+    let after: Vec<&String> = segs.iter().filter(|s| **s > start).collect();
+    let gone = after[1].clone();
+    fs::remove_file(dir.join(&gone)).unwrap();
+    let bb = archive().backup.to_str().unwrap().to_string();
+    let r = wal_verify(&["--backup", &bb], &dir);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let f = r.one("wal_missing");
+    assert!(f["file"].as_str().unwrap().ends_with(&gone), "{f}");
+    assert!(f["message"].as_str().unwrap().contains(&gone), "{f}");
+    let c = chain(&r);
+    assert_eq!(c["whole"], false);
+    assert_eq!(c["missing"], 1);
+    assert_eq!(c["stops_at_segment"], gone.as_str());
+    // A segment before the backup's start is not needed: removing the oldest changes nothing.
+    let oldest = segs.first().unwrap();
+    assert!(*oldest < start);
+    fs::remove_file(dir.join(oldest)).unwrap();
+    let r2 = wal_verify(&["--backup", &bb], &dir);
+    assert_eq!(r2.code, 1);
+    assert_eq!(r2.errors().len(), 1, "{}", r2.stdout);
+}
+
+/// Byte `offset` of `file` xor 0x01, in place.
+fn flip(file: &Path, offset: usize) {
+    let mut b = fs::read(file).unwrap();
+    b[offset] ^= 0x01;
+    fs::write(file, b).unwrap();
+}
+
+#[test]
+fn a_flipped_byte_is_named_with_file_and_offset() {
+    let (_t, dir) = scratch();
+    let start = backup_start_segment();
+    // A segment full of inserts (not one a switch ended early: those are zeros after the switch).
+    let full = segments(&dir)
+        .into_iter()
+        .find(|s| *s > start && fs::read(dir.join(s)).unwrap()[100 * 8192] != 0)
+        .unwrap();
+    let seg = dir.join(&full);
+    // xlp_pageaddr of the third page: byte 1 of the 8-byte field at page offset 8.
+    let at = 2 * 8192 + 8 + 1;
+    flip(&seg, at);
+    let r = wal_verify(&[], &dir);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let f = r.one("wal_bad_page_header");
+    assert!(f["file"].as_str().unwrap().ends_with(&full), "{f}");
+    assert_eq!(f["position"], 2 * 8192 + 8);
+    assert!(
+        f["message"].as_str().unwrap().contains("xlp_pageaddr"),
+        "{f}"
+    );
+    // sha256sum -c of a sidecar made after the damage would pass: this is caught from the bytes.
+    flip(&seg, at);
+    // Inside records instead (page 50, past its header): eight bytes in a row, so at least one
+    // is a record's (alignment padding is under eight bytes).
+    for i in 0..8 {
+        flip(&seg, 50 * 8192 + 4000 + i);
+    }
+    let r = wal_verify(&[], &dir);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let f = r.one("wal_bad_record");
+    assert!(f["file"].as_str().unwrap().ends_with(&full));
+    assert!(f["message"].as_str().unwrap().contains("record at"), "{f}");
+    let pos = f["position"].as_u64().unwrap();
+    assert!(pos < 50 * 8192 + 4008 && pos > 40 * 8192, "{f}");
+    // pg_waldump stops there too.
+    let out = Command::new(format!("{PG_BIN}/pg_waldump"))
+        .arg("-q")
+        .arg(&seg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_segment_renamed_to_another_timeline_is_reported() {
+    let (_t, dir) = scratch();
+    let start = backup_start_segment();
+    let moved = segments(&dir).into_iter().find(|s| *s > start).unwrap();
+    let renamed = format!("00000003{}", &moved[8..]);
+    fs::rename(dir.join(&moved), dir.join(&renamed)).unwrap();
+    let r = wal_verify(&[], &dir);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let f = r.one("wal_off_timeline");
+    assert_eq!(f["severity"], "warning");
+    assert!(f["file"].as_str().unwrap().ends_with(&renamed));
+    assert!(r.one("wal_missing")["file"]
+        .as_str()
+        .unwrap()
+        .ends_with(&moved));
+    assert_eq!(chain(&r)["off_timeline"], 1);
+}
+
+#[test]
+fn gzip_compressed_segments_are_read_and_a_cut_one_is_damage() {
+    let (_t, dir) = scratch();
+    let segs = segments(&dir);
+    for s in &segs {
+        run_ok(Command::new("gzip").arg(dir.join(s)));
+    }
+    let r = wal_verify(&[], &dir);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(chain(&r)["present"], segs.len() as u64);
+    let victim = dir.join(format!("{}.gz", segs[segs.len() - 2]));
+    let b = fs::read(&victim).unwrap();
+    fs::write(&victim, &b[..b.len() / 2]).unwrap();
+    let r = wal_verify(&[], &dir);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.one("wal_unreadable")["file"]
+        .as_str()
+        .unwrap()
+        .ends_with(".gz"));
+    // The archive itself is never written: the damaged file is still as we left it.
+    assert_eq!(fs::read(&victim).unwrap().len(), b.len() / 2);
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let r = wal_verify(&[], Path::new("/nonexistent/archive"));
+    assert_eq!(r.code, 2);
+    let (_t, dir) = scratch();
+    let r = wal_verify(&["--until", "2024-01-01 10:00:00"], &dir);
+    assert_eq!(r.code, 2, "a time without a zone is refused: {}", r.stderr);
+    assert!(r.stderr.contains("zone"), "{}", r.stderr);
+    let r = wal_verify(&["--backup", "/nonexistent"], &dir);
+    assert_eq!(r.code, 2);
+}
+
+/// A server started on a restored data directory, stopped when dropped.
+struct Restored {
+    data: PathBuf,
+    url: String,
+}
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        let _ = as_owner(&format!("{PG_BIN}/pg_ctl"))
+            .args(["-D"])
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn point_in_time_recovery_round_trip_keeps_exactly_the_rows_before_the_target() {
+    let a = archive();
+    let g = serial();
+    let work = a.real.join(format!("pitr-{}", std::process::id()));
+    run_ok(as_owner("mkdir").arg("-p").arg(&work));
+    psql(
+        &a.url,
+        "create table pitr(i int, at timestamptz default clock_timestamp())",
+    );
+    pg_basebackup(&a.url, &work.join("bb"));
+    psql(&a.url, "insert into pitr(i) select generate_series(1, 100)");
+    // Commits well apart from the target on both sides (commit times have microsecond precision;
+    // the pauses only keep the two groups apart, nothing is timed).
+    std::thread::sleep(Duration::from_millis(1100));
+    let target = psql(
+        &a.url,
+        "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    psql(
+        &a.url,
+        "insert into pitr(i) select generate_series(101, 200)",
+    );
+    switch_and_wait(&a.url, &a.archive);
+
+    // The archive reaches the target from this backup.
+    let bb = work.join("bb");
+    let r = wal_verify(
+        &["--backup", bb.to_str().unwrap(), "--until", &target],
+        &a.archive,
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let c = chain(&r);
+    assert_eq!(c["end_source"], "until");
+    assert!(c["target_time"].as_str().unwrap() > target.as_str(), "{c}");
+    // A target past everything archived: PostgreSQL would end recovery with FATAL.
+    let r = wal_verify(
+        &[
+            "--backup",
+            bb.to_str().unwrap(),
+            "--until",
+            "2999-01-01T00:00:00Z",
+        ],
+        &a.archive,
+    );
+    assert_eq!(r.code, 1);
+    r.one("wal_target_not_reached");
+
+    // Restore the tar backup into a new data directory.
+    let data = work.join("data");
+    run_ok(as_owner("mkdir").arg("-m").arg("700").arg(&data));
+    run_ok(
+        as_owner("tar")
+            .arg("-xf")
+            .arg(bb.join("base.tar"))
+            .arg("-C")
+            .arg(&data),
+    );
+    let auto_before = fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+
+    // Without --data-dir: printed, nothing written.
+    let out = drkit()
+        .args(["backup", "pitr-config", "--archive"])
+        .arg(&a.archive)
+        .args(["--target-time", &target, "--backup"])
+        .arg(&bb)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("recovery_target_timeline = 'latest'"),
+        "{printed}"
+    );
+    assert!(!data.join("recovery.signal").exists());
+
+    let config = |extra: &[&str]| {
+        output(
+            drkit()
+                .args(["backup", "pitr-config", "--format", "json", "--archive"])
+                .arg(&a.archive)
+                .args([
+                    "--target-time",
+                    &target,
+                    "--action",
+                    "promote",
+                    "--data-dir",
+                ])
+                .arg(&data)
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = config(&[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let p = r.lines.iter().find(|l| l["type"] == "pitr_config").unwrap();
+    assert_eq!(p["written"], true);
+    assert_eq!(p["settings"]["recovery_target_action"], "promote");
+    assert!(data.join("recovery.signal").exists());
+    let auto = fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+    assert!(auto.starts_with(&auto_before));
+    assert_eq!(
+        fs::read_to_string(data.join("postgresql.auto.conf.drkit-rollback")).unwrap(),
+        auto_before
+    );
+    // A second run refuses: recovery is configured already; nothing changes.
+    let r = config(&[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let p = r.lines.iter().find(|l| l["type"] == "pitr_config").unwrap();
+    assert_eq!(p["written"], false);
+    assert!(p["refused"].as_array().unwrap().len() >= 2, "{p}");
+    assert_eq!(
+        fs::read_to_string(data.join("postgresql.auto.conf")).unwrap(),
+        auto
+    );
+
+    // Recover. The restored server archives into a copy of the archive, so its new timeline
+    // (history file, .partial, first segment) lands beside the old timeline's segments.
+    let arch2 = work.join("archive2");
+    run_ok(as_owner("cp").arg("-a").arg(&a.archive).arg(&arch2));
+    let port = free_port();
+    let restored = Restored {
+        data: data.clone(),
+        url: format!("postgres://drkit@127.0.0.1:{port}/drkit"),
+    };
+    run_ok(
+        as_owner(&format!("{PG_BIN}/pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(work.join("restored.log"))
+            .arg("-w")
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c archive_mode=on -c archive_command='cp %p {}/%f'",
+                work.display(),
+                arch2.display()
+            ))
+            .arg("start"),
+    );
+    drop(g);
+    let t = Instant::now();
+    loop {
+        let out = Command::new(format!("{PG_BIN}/psql"))
+            .args([
+                "-XAtq",
+                "-d",
+                &restored.url,
+                "-c",
+                "select pg_is_in_recovery()",
+            ])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "f" {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(180),
+            "recovery did not end: {}",
+            fs::read_to_string(work.join("restored.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        psql(&restored.url, "select count(*), min(i), max(i) from pitr"),
+        "100|1|100"
+    );
+    assert!(
+        !data.join("recovery.signal").exists(),
+        "PostgreSQL removes it when recovery ends"
+    );
+    assert_eq!(psql(&a.url, "select count(*) from pitr"), "200");
+
+    // The promoted server is on timeline 2: its history file and first segment reach the copy.
+    let tl2 = switch_and_wait(&restored.url, &arch2);
+    assert!(tl2.starts_with("00000002"), "{tl2}");
+    wait_for(&arch2.join("00000002.history"), "the timeline history file");
+    let r = wal_verify(&["--backup", bb.to_str().unwrap()], &arch2);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let c = chain(&r);
+    assert_eq!(c["timelines"], serde_json::json!([1, 2]));
+    assert_eq!(c["end_segment"], tl2.as_str());
+    // The old timeline's segments past the switch (the rows 101..200) are not used, and said so.
+    assert!(c["off_timeline"].as_u64().unwrap() >= 1, "{c}");
+    assert!(!r.of_kind("wal_off_timeline").is_empty());
+}
