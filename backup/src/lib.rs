@@ -17,6 +17,7 @@
     )
 )]
 
+pub mod age;
 pub mod basebackup;
 pub mod crc64;
 pub mod finding;

@@ -369,7 +369,9 @@ pub fn verify_archive(dir: &Path, opts: &Options) -> io::Result<Report> {
     let (start, start_source) = match &opts.backup {
         Some(b) => {
             let ok = timelines.contains(&b.tli)
-                && !history.iter().any(|a| a.tli == b.tli && b.start >= a.switch);
+                && !history
+                    .iter()
+                    .any(|a| a.tli == b.tli && b.start >= a.switch);
             if !ok {
                 findings.push(Finding::new(
                     Kind::WalBackupTimeline,

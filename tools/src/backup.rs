@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::cli::{BackupCmd, BackupVerifyArgs, Format};
 
+mod age;
 mod pitr;
 mod wal;
 use crate::output::{self, Outcome};
@@ -20,6 +21,7 @@ pub fn run(cmd: BackupCmd) -> Outcome {
         BackupCmd::Verify(a) => run_verify(a),
         BackupCmd::WalVerify(a) => wal::run(a),
         BackupCmd::PitrConfig(a) => pitr::run(a),
+        BackupCmd::Age(a) => age::run(a),
     }
 }
 

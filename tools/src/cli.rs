@@ -50,6 +50,31 @@ pub enum BackupCmd {
     WalVerify(BackupWalVerifyArgs),
     /// Write recovery.signal and the PostgreSQL 12+ recovery settings for a point-in-time restore.
     PitrConfig(BackupPitrConfigArgs),
+    /// Is the newest backup of each class young enough? A directory or s3://bucket/prefix.
+    Age(BackupAgeArgs),
+}
+
+/// `drkit backup age` flags (docs/BACKUP.md).
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("ages").required(true).multiple(true).args(["max_age", "classes"])))]
+pub struct BackupAgeArgs {
+    /// A local directory (read recursively) or s3://BUCKET/PREFIX.
+    #[arg(value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub location: String,
+    /// How old the newest backup that no --class takes may be (e.g. 24h, 90m, 2d).
+    #[arg(long, value_name = "AGE")]
+    pub max_age: Option<String>,
+    /// A class: NAME=AGE takes the keys under NAME/, NAME=AGE:GLOB the keys matching GLOB
+    /// (`*` within a path component, `**` across). Repeatable; first match wins.
+    #[arg(long = "class", value_name = "NAME=AGE[:GLOB]")]
+    pub classes: Vec<String>,
+    /// An S3 setting as object_store names it (aws_endpoint, aws_region, aws_allow_http,
+    /// aws_access_key_id, aws_secret_access_key, ...); repeatable, over the AWS_* environment.
+    /// Secret values are never printed.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `drkit backup wal-verify` flags (docs/BACKUP.md).

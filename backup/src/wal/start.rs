@@ -97,7 +97,7 @@ fn manifest(bytes: &[u8], shown: &str) -> Result<BackupStart, String> {
         start,
         tli,
         end: Some(end),
-        source: format!("{shown} (WAL-Ranges)"),
+        source: shown.to_string(),
     })
 }
 

@@ -596,3 +596,302 @@ fn point_in_time_recovery_round_trip_keeps_exactly_the_rows_before_the_target() 
     assert!(c["off_timeline"].as_u64().unwrap() >= 1, "{c}");
     assert!(!r.of_kind("wal_off_timeline").is_empty());
 }
+
+// ---- drkit backup age ----------------------------------------------------------------------
+
+fn age(args: &[&str]) -> Run {
+    output(
+        drkit()
+            .args(["backup", "age", "--format", "json"])
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn class_line<'a>(r: &'a Run, class: &str) -> &'a serde_json::Value {
+    r.lines
+        .iter()
+        .find(|l| l["type"] == "backup_age" && l["class"] == class)
+        .unwrap_or_else(|| panic!("no line for class {class}:\n{}{}", r.stdout, r.stderr))
+}
+
+/// A file with its modification time set by `touch -d` (the real tool).
+fn file_aged(dir: &Path, key: &str, when: &str) {
+    let p = dir.join(key);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, key).unwrap();
+    run_ok(Command::new("touch").arg("-d").arg(when).arg(&p));
+}
+
+#[test]
+fn age_of_local_backups_per_class() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    file_aged(d, "pg/ms5db-old.dump", "3 days ago");
+    file_aged(d, "pg/ms5db-new.dump", "2 hours ago");
+    file_aged(d, "telemetry/2024/part-1.jsonl", "20 minutes ago");
+    file_aged(d, "telemetry/2024/part-0.jsonl", "50 minutes ago");
+    file_aged(d, "redis/dump.rdb", "30 hours ago");
+    // Fresh, but not backups: a sidecar and an upload in progress.
+    file_aged(d, "redis/dump.rdb.sha256", "1 minute ago");
+    file_aged(d, "redis/.dump.rdb.tmp", "1 minute ago");
+    let loc = d.to_str().unwrap();
+
+    // Everything in one class: the newest is the telemetry part.
+    let r = age(&["--max-age", "24h", loc]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let c = class_line(&r, "default");
+    assert_eq!(c["newest"], "telemetry/2024/part-1.jsonl");
+    assert_eq!(c["objects"], 5);
+    assert_eq!(c["verdict"], "ok");
+    let a = c["age_s"].as_i64().unwrap();
+    assert!((19 * 60..=40 * 60).contains(&a), "{c}");
+
+    // Telemetry must be 5 minutes fresh: too old, exit 1. Redis, by glob, 24h: too old too.
+    let r = age(&[
+        "--max-age",
+        "24h",
+        "--class",
+        "telemetry=5m",
+        "--class",
+        "redis=24h:redis/*.rdb",
+        loc,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(class_line(&r, "telemetry")["verdict"], "too_old");
+    assert_eq!(class_line(&r, "telemetry")["objects"], 2);
+    assert_eq!(class_line(&r, "redis")["verdict"], "too_old");
+    assert_eq!(class_line(&r, "redis")["newest"], "redis/dump.rdb");
+    // What no class took: the pg dumps, the newest two hours old.
+    assert_eq!(class_line(&r, "default")["newest"], "pg/ms5db-new.dump");
+    assert_eq!(class_line(&r, "default")["verdict"], "ok");
+    assert_eq!(r.summary()["too_old"], 2);
+
+    let r = age(&["--class", "telemetry=1h", "--class", "pg=1d", loc]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.lines.iter().all(|l| l["class"] != "default"),
+        "{}",
+        r.stdout
+    );
+    // A class nothing matches is a problem, not a pass.
+    let r = age(&["--class", "wal=5m", loc]);
+    assert_eq!(r.code, 1);
+    assert_eq!(class_line(&r, "wal")["verdict"], "empty");
+
+    // Text: one line per class, the verdict first.
+    let out = drkit()
+        .args(["backup", "age", "--max-age", "1h", loc])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("ok      default"), "{text}");
+
+    // Usage and I/O errors: 2.
+    assert_eq!(age(&["--class", "x=soon", loc]).code, 2);
+    assert_eq!(age(&["--max-age", "1h", "/nonexistent/backups"]).code, 2);
+    assert_eq!(age(&["--max-age", "1h", "-X", "aws_region=x", loc]).code, 2);
+    assert_eq!(age(&[loc]).code, 2, "an age limit is required");
+}
+
+/// moto's S3 server: a **fake** S3 (no real one can run here), started for one test when moto is
+/// installed. It implements ListObjectsV2 and LastModified, which is all `backup age` uses.
+struct FakeS3 {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for FakeS3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fake_s3() -> Option<FakeS3> {
+    let have = Command::new("python3")
+        .args(["-c", "import moto.server, boto3"])
+        .output()
+        .ok()?;
+    if !have.status.success() {
+        eprintln!("moto (fake S3) not installed: S3 listing not tested");
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let s3 = FakeS3 {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(60), "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(s3)
+}
+
+#[test]
+fn age_of_s3_objects_on_a_fake_s3() {
+    let Some(s3) = fake_s3() else { return };
+    let put = format!(
+        "import boto3\n\
+         c = boto3.client('s3', endpoint_url='{}', region_name='us-east-1',\n\
+             aws_access_key_id='k', aws_secret_access_key='s')\n\
+         c.create_bucket(Bucket='plant')\n\
+         keys = ['backups/pg/a.dump', 'backups/telemetry/t.jsonl', 'backups/pg/a.dump.sha256', 'other/x']\n\
+         _ = [c.put_object(Bucket='plant', Key=k, Body=b'x') for k in keys]\n",
+        s3.endpoint
+    );
+    run_ok(Command::new("python3").args(["-c", &put]));
+    let endpoint = format!("aws_endpoint={}", s3.endpoint);
+    let base = [
+        "-X",
+        &endpoint,
+        "-X",
+        "aws_allow_http=true",
+        "-X",
+        "aws_region=us-east-1",
+        "-X",
+        "aws_access_key_id=k",
+        "-X",
+        "aws_secret_access_key=hunter2secret",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        age(&a)
+    };
+    let r = run(&[
+        "--max-age",
+        "1h",
+        "--class",
+        "telemetry=1h",
+        "s3://plant/backups",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(class_line(&r, "telemetry")["newest"], "telemetry/t.jsonl");
+    assert_eq!(class_line(&r, "default")["newest"], "pg/a.dump");
+    assert_eq!(
+        class_line(&r, "default")["objects"],
+        1,
+        "the sidecar is no backup, other/ is outside"
+    );
+    // Objects cannot be back-dated on S3: wait until they are older than a one-second limit.
+    std::thread::sleep(Duration::from_millis(2100));
+    let r = run(&["--class", "telemetry=1s", "s3://plant/backups/"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(class_line(&r, "telemetry")["verdict"], "too_old");
+    // A missing bucket is an I/O error, and the secret never shows.
+    let r = run(&["--max-age", "1h", "s3://nobucket/x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2secret") && !r.stdout.contains("hunter2secret"));
+}
+
+/// wal-verify's JSON Lines as docs/BACKUP.md documents them, strictly: unknown or missing fields
+/// fail.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code, clippy::large_enum_variant)]
+enum WalLine {
+    Finding {
+        severity: String,
+        kind: String,
+        file: String,
+        position: Option<u64>,
+        entry: Option<String>,
+        message: String,
+    },
+    WalChain {
+        archive: String,
+        start_lsn: String,
+        start_segment: String,
+        start_source: Option<String>,
+        timeline: u32,
+        timelines: Vec<u32>,
+        segment_size: u32,
+        end_segment: Option<String>,
+        end_source: String,
+        backup_end_lsn: Option<String>,
+        expected: u64,
+        present: u64,
+        missing: u64,
+        damaged: u64,
+        off_timeline: u64,
+        stops_at_segment: Option<String>,
+        stops_at_lsn: Option<String>,
+        target_lsn: Option<String>,
+        target_time: Option<String>,
+        whole: bool,
+        consistent: bool,
+    },
+    IoError {
+        file: String,
+        message: String,
+    },
+    Summary {
+        errors: u64,
+        warnings: u64,
+        io_errors: u64,
+        elapsed_ms: u64,
+    },
+}
+
+#[test]
+fn wal_verify_json_lines_follow_the_documented_schema() {
+    let (_t, dir) = scratch();
+    let segs = segments(&dir);
+    fs::remove_file(dir.join(&segs[2])).unwrap();
+    fs::rename(
+        dir.join(&segs[3]),
+        dir.join(format!("00000005{}", &segs[3][8..])),
+    )
+    .unwrap();
+    let bb = archive().backup.to_str().unwrap().to_string();
+    for args in [
+        vec![],
+        vec!["--backup", &bb],
+        vec!["--until", "2999-01-01T00:00:00Z"],
+    ] {
+        let out = drkit()
+            .args(["backup", "wal-verify", "--format", "json"])
+            .args(&args)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<WalLine> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert!(matches!(lines.last(), Some(WalLine::Summary { .. })));
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| matches!(l, WalLine::WalChain { .. }))
+                .count(),
+            1
+        );
+        let kinds: Vec<&str> = backup::Kind::ALL.iter().map(|k| k.as_str()).collect();
+        for l in &lines {
+            if let WalLine::Finding { kind, .. } = l {
+                assert!(kinds.contains(&kind.as_str()), "{kind}");
+            }
+        }
+    }
+}
