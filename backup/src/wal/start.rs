@@ -21,24 +21,30 @@ pub struct BackupStart {
 
 /// Reads a backup's start point from `path`: a pg_basebackup output directory (its
 /// `backup_manifest`, else `backup_label`, else `base.tar`'s `backup_label`), a `backup_manifest`,
-/// a `backup_label` or `*.backup` file, or a `base.tar`. `Ok(Err(why))` when the files hold none.
+/// a `backup_label` or `*.backup` file, or a `base.tar` / `base.tar.gz`. `Ok(Err(why))` when the files hold none.
 pub fn backup_start(path: &Path) -> io::Result<Result<BackupStart, String>> {
     if path.is_dir() {
-        for name in ["backup_manifest", "backup_label", "base.tar"] {
+        for name in ["backup_manifest", "backup_label", "base.tar", "base.tar.gz"] {
             let p = path.join(name);
             if p.is_file() {
                 return backup_start(&p);
             }
         }
         return Ok(Err(format!(
-            "{}: no backup_manifest, backup_label or base.tar in this directory",
+            "{}: no backup_manifest, backup_label or base.tar(.gz) in this directory",
             path.display()
         )));
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let shown = path.display().to_string();
-    if name.ends_with(".tar") {
-        let mut f = fs::File::open(path)?;
+    if name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        let file = fs::File::open(path)?;
+        // pg_basebackup -Ft -z writes base.tar.gz.
+        let mut f: Box<dyn Read> = if name.ends_with(".tar") {
+            Box::new(file)
+        } else {
+            Box::new(flate2::read::GzDecoder::new(file))
+        };
         let mut head = [0u8; 512];
         if f.read_exact(&mut head).is_err() {
             return Ok(Err(format!("{shown}: shorter than one tar header")));
