@@ -75,8 +75,11 @@ pub fn run(args: BackupPitrConfigArgs) -> Outcome {
         .to_string(),
     };
     let existing = match &args.data_dir {
-        Some(d) if !d.is_dir() => {
-            eprintln!("drkit: --data-dir {}: not a directory", d.display());
+        Some(d) if !d.join("PG_VERSION").is_file() => {
+            eprintln!(
+                "drkit: --data-dir {}: not a PostgreSQL data directory (no PG_VERSION)",
+                d.display()
+            );
             return Outcome::Trouble;
         }
         Some(d) => match pitr::existing(d) {
@@ -95,6 +98,17 @@ pub fn run(args: BackupPitrConfigArgs) -> Outcome {
             None => format!("{}: {}", e.file.display(), e.what),
         })
         .collect();
+    if let Some(pid) = args
+        .data_dir
+        .as_ref()
+        .map(|d| d.join("postmaster.pid"))
+        .filter(|p| p.exists())
+    {
+        refused.push(format!(
+            "{} exists: a server may be running on this data directory (stop it first)",
+            pid.display()
+        ));
+    }
     if archive_outcome == Outcome::Problems {
         refused.push(format!(
             "the archive does not take recovery to {} (see the findings above)",

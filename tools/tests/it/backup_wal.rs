@@ -594,6 +594,12 @@ fn point_in_time_recovery_round_trip_keeps_exactly_the_rows_before_the_target() 
         "PostgreSQL removes it when recovery ends"
     );
     assert_eq!(psql(&a.url, "select count(*) from pitr"), "200");
+    // With the restored server running, pitr-config refuses to touch its data directory.
+    let r = config(&[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let p = r.lines.iter().find(|l| l["type"] == "pitr_config").unwrap();
+    assert_eq!(p["written"], false);
+    assert!(p["refused"].to_string().contains("postmaster.pid"), "{p}");
 
     // The promoted server is on timeline 2: its history file and first segment reach the copy.
     let tl2 = switch_and_wait(&restored.url, &arch2);
