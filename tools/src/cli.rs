@@ -28,7 +28,7 @@ pub enum Command {
     Gaps(Box<GapsArgs>),
     /// Replay Kafka telemetry (a topic, segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
     Replay(Box<ReplayArgs>),
-    /// Check backup files: pg_dump archives, Redis RDB/AOF, SHA-256 sidecars.
+    /// Check backups (pg_dump, Redis, sidecars, WAL archives), write PITR settings, check backup age.
     #[command(subcommand)]
     Backup(BackupCmd),
     /// Describe, reset and restore consumer-group offsets (dry run unless --execute).
