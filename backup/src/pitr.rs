@@ -244,6 +244,55 @@ mod tests {
         );
     }
 
+    /// What PostgreSQL does with restore_command: `%f`, `%p`, `%%` expanded, run by `sh -c`.
+    fn run_as_postgres_would(cmd: &str, f: &str, p: &Path) -> bool {
+        let expanded = cmd
+            .replace("%%", "\u{0}")
+            .replace("%f", f)
+            .replace("%p", &p.to_string_lossy())
+            .replace('\u{0}', "%");
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(expanded)
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    #[test]
+    fn restore_command_really_restores_through_a_shell() {
+        let d = tempfile::tempdir().unwrap();
+        let arch = d.path().join("it's 100% wal");
+        fs::create_dir(&arch).unwrap();
+        fs::write(arch.join("000000010000000000000001"), b"plain").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"gzipped").unwrap();
+        fs::write(
+            arch.join("000000010000000000000002.gz"),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
+        let out = d.path().join("RECOVERYXLOG");
+        let cmd = restore_command(&arch, &compressions(&arch).unwrap());
+        for (f, want) in [
+            ("000000010000000000000001", &b"plain"[..]),
+            ("000000010000000000000002", &b"gzipped"[..]),
+        ] {
+            assert!(run_as_postgres_would(&cmd, f, &out), "{cmd}");
+            assert_eq!(fs::read(&out).unwrap(), want);
+        }
+        // Not in the archive: a failure, which PostgreSQL takes as "no such file".
+        assert!(
+            !run_as_postgres_would(&cmd, "000000010000000000000003", &out),
+            "{cmd}"
+        );
+        let plain = restore_command(&arch, &[Compression::None]);
+        assert!(
+            run_as_postgres_would(&plain, "000000010000000000000001", &out),
+            "{plain}"
+        );
+    }
+
     #[test]
     fn finds_existing_recovery_settings_and_refuses_nothing_else() {
         let d = tempfile::tempdir().unwrap();
