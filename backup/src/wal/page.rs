@@ -27,6 +27,7 @@ pub const MAGICS: &[(u16, u32)] = &[(0xD110, 15)];
 
 pub const XLP_FIRST_IS_CONTRECORD: u16 = 0x0001;
 pub const XLP_LONG_HEADER: u16 = 0x0002;
+pub const XLP_FIRST_IS_OVERWRITE_CONTRECORD: u16 = 0x0008;
 pub const XLP_ALL_FLAGS: u16 = 0x000F;
 pub const SHORT_HEADER: usize = 24;
 pub const LONG_HEADER: usize = 40;

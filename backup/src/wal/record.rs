@@ -20,7 +20,9 @@
 //! the next pages (their `xlp_rem_len` says how much); only its first bytes' page is where it
 //! starts.
 
-use super::page::{u32_at, u64_at, PageHeader, XLP_FIRST_IS_CONTRECORD};
+use super::page::{
+    u32_at, u64_at, PageHeader, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD,
+};
 
 const RECORD_HEADER: usize = 24;
 const RM_XLOG_ID: u8 = 0;
@@ -80,6 +82,12 @@ impl Walker {
         let mut ev = PageEvents::default();
         let mut pos = h.header_len();
         let cont = h.info & XLP_FIRST_IS_CONTRECORD != 0;
+        if h.info & XLP_FIRST_IS_OVERWRITE_CONTRECORD != 0 {
+            // The server crashed inside the record in progress and wrote over its continuation
+            // (PostgreSQL 15's OVERWRITE_CONTRECORD): that record was never whole; recovery
+            // forgets it too.
+            self.partial = None;
+        }
         if let Some(mut p) = self.partial.take() {
             let need = p.total - p.buf.len();
             if !cont || h.rem_len as usize != need {
