@@ -5,7 +5,8 @@
 #   scripts/pg.sh stop DIR
 #   PG_OWNER_PID=PID scripts/pg.sh start DIR   -> also stops the cluster when PID exits
 #   PG_ARCHIVE=1 scripts/pg.sh start DIR   -> archive_mode=on, each finished WAL segment copied
-#                                              into $(cat DIR/cluster)/archive
+#                                              into $(cat DIR/cluster)/archive (renamed into place
+#                                              once whole, so readers never see half a segment)
 #
 # Installs Debian's postgresql-15 when the server binaries are missing. initdb refuses to run as
 # root, so as root the cluster belongs to the `postgres` user.
@@ -48,7 +49,7 @@ case "$cmd" in
     if [ -n "${PG_ARCHIVE:-}" ]; then
       mkdir -p "$real/archive"
       if [ "$(id -u)" = 0 ]; then chown postgres "$real/archive"; fi
-      archive_opts="-c archive_mode=on -c archive_command='test ! -f $real/archive/%f && cp %p $real/archive/%f'"
+      archive_opts="-c archive_mode=on -c archive_command='test ! -f $real/archive/%f && cp %p $real/archive/%f.tmp && mv $real/archive/%f.tmp $real/archive/%f'"
     fi
     as_owner "$bin/initdb" -D "$real/data" -U drkit --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1
     as_owner "$bin/pg_ctl" -D "$real/data" -l "$real/server.log" -w \

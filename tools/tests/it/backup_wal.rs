@@ -137,8 +137,8 @@ fn archive() -> &'static Archive {
     })
 }
 
-/// Tests that read the live archive or switch segments take turns: a copy taken while
-/// archive_command writes could catch a half-copied segment.
+/// Tests that read the live archive or switch segments take turns, so a copy of the archive is
+/// one moment of it (archive_command renames whole segments into place).
 fn serial() -> MutexGuard<'static, ()> {
     static M: Mutex<()> = Mutex::new(());
     M.lock().unwrap_or_else(|e| e.into_inner())
@@ -579,9 +579,9 @@ fn point_in_time_recovery_round_trip_keeps_exactly_the_rows_before_the_target() 
             .arg("-w")
             .arg("-o")
             .arg(format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c archive_mode=on -c archive_command='cp %p {}/%f'",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c archive_mode=on -c archive_command='cp %p {a}/%f.tmp && mv {a}/%f.tmp {a}/%f'",
                 work.display(),
-                arch2.display()
+                a = arch2.display()
             ))
             .arg("start"),
     );
