@@ -214,11 +214,19 @@ fn clean_archive_is_a_whole_chain_from_every_kind_of_start_point() {
         .unwrap();
     assert!(gz.status.success());
     fs::write(&tgz, gz.stdout).unwrap();
+    // The backup history file the server archived at the end of the base backup.
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(bb.join("backup_manifest")).unwrap()).unwrap();
+    let lsn = m["WAL-Ranges"][0]["Start-LSN"].as_str().unwrap();
+    let offset = u32::from_str_radix(lsn.split_once('/').unwrap().1, 16).unwrap() & 0xFF_FFFF;
+    let label = dir.join(format!("{start}.{offset:08X}.backup"));
+    assert!(label.is_file(), "{}", label.display());
     for backup in [
         bb.clone(),
         bb.join("backup_manifest"),
         bb.join("base.tar"),
         tgz.clone(),
+        label.clone(),
     ] {
         let r = wal_verify(&["--backup", backup.to_str().unwrap()], &dir);
         assert_eq!(r.code, 0, "{}", r.stdout);
