@@ -98,6 +98,7 @@ kinds! {
     WalBadHistory => "wal_bad_history", Error, "A timeline history file cannot be read as `TLI  X/Y  reason` lines.";
     WalBackupTimeline => "wal_backup_timeline", Error, "The backup's start timeline is not in the history recovery follows, or it starts after that timeline's switch point.";
     WalTargetNotReached => "wal_target_not_reached", Error, "No commit or abort after --until / --target-time in the archive: recovery would end before its target.";
+    WalTargetBeforeConsistent => "wal_target_before_consistent", Error, "Recovery would stop at the target before the backup is consistent (PostgreSQL: FATAL \"requested recovery stop point is before consistent recovery point\").";
     WalNoSegments => "wal_no_segments", Error, "The archive holds no readable segment on the timelines recovery follows.";
     WalOffTimeline => "wal_off_timeline", Warning, "A segment on a timeline recovery does not follow (no history file, or past its switch point): not used.";
     WalStrayFile => "wal_stray_file", Warning, "A segment name that a server with the archive's segment size never writes.";

@@ -472,6 +472,21 @@ pub fn verify_archive(dir: &Path, opts: &Options) -> io::Result<Report> {
         end = Some(e.max(size.segno_of(Lsn(be.0.saturating_sub(1)))));
     }
     chain.end_segment = end.map(|e| size.file_name(exp(e), e));
+    if let (Some(x), Some(be)) = (chain.target_record, backup_end) {
+        if x.lsn < be.0 {
+            findings.push(
+                Finding::new(
+                    Kind::WalTargetBeforeConsistent,
+                    dir.join(size.file_name(exp(size.segno_of(Lsn(x.lsn))), size.segno_of(Lsn(x.lsn)))),
+                    format!(
+                        "the first transaction end after the target is at {}, before the backup's end {be}: the target time is earlier than the backup can restore",
+                        Lsn(x.lsn)
+                    ),
+                )
+                .at(x.lsn % u64::from(seg_size)),
+            );
+        }
+    }
     if opts.until.is_some() && chain.target_record.is_none() {
         let newest = size.file_name(exp(last), last);
         findings.push(Finding::new(
@@ -529,6 +544,82 @@ mod tests {
         let p = dir.join(SegSize::new(SEG).unwrap().file_name(tli, segno));
         fs::write(&p, bytes).unwrap();
         p
+    }
+
+    /// A commit record (no block references, 8 bytes of main data: its time) with a valid CRC.
+    fn commit(time_pg_micros: i64) -> Vec<u8> {
+        let mut r = vec![0u8; 24];
+        r.extend_from_slice(&[255, 8]);
+        r.extend_from_slice(&time_pg_micros.to_le_bytes());
+        let tot = r.len() as u32;
+        r[0..4].copy_from_slice(&tot.to_le_bytes());
+        r[17] = 1; // RM_XACT_ID, xl_info 0x00: commit
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&r[24..]), &r[..20]);
+        r[20..24].copy_from_slice(&crc.to_le_bytes());
+        r
+    }
+
+    #[test]
+    fn commit_times_find_the_target_and_a_target_inside_the_backup_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s1 = segment(1, 1, 7);
+        // Two commits on the first page (after the 40-byte long header), 8-byte aligned, at
+        // PostgreSQL times 1000 and 5000 µs.
+        let (a, b) = (commit(1000), commit(5000));
+        s1[40..40 + a.len()].copy_from_slice(&a);
+        let at = 40 + ((a.len() + 7) & !7);
+        s1[at..at + b.len()].copy_from_slice(&b);
+        put(d.path(), 1, 1, &s1);
+        put(d.path(), 1, 2, &segment(1, 2, 7));
+        let unix = |pg: i64| pg + record::PG_EPOCH_UNIX_MICROS;
+        let until = |t: i64, end: Option<u64>| {
+            let backup = end.map(|e| BackupStart {
+                start: Lsn(u64::from(SEG)),
+                tli: 1,
+                end: Some(Lsn(e)),
+                source: "label".into(),
+            });
+            verify_archive(
+                d.path(),
+                &Options {
+                    backup,
+                    until: Some(unix(t)),
+                },
+            )
+            .unwrap()
+        };
+        let r = until(2000, None);
+        let c = r.chain.unwrap();
+        assert_eq!(c.target_record.unwrap().lsn, u64::from(SEG) + at as u64);
+        assert_eq!(c.last_before.unwrap().time, unix(1000));
+        assert_eq!(c.end_segment.as_deref(), Some("000000010000000000000001"));
+        assert!(c.whole() && r.findings.is_empty(), "{:?}", r.findings);
+        // Past both commits: not reached. Before both: the first one.
+        let r = until(6000, None);
+        assert_eq!(r.findings[0].kind, Kind::WalTargetNotReached);
+        assert_eq!(
+            until(10, None).chain.unwrap().target_record.unwrap().time,
+            unix(1000)
+        );
+        // A backup that ends after the second commit cannot stop between them.
+        let r = until(2000, Some(u64::from(SEG) + 8192));
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.kind == Kind::WalTargetBeforeConsistent),
+            "{:?}",
+            r.findings
+        );
+        // A flipped byte in the second commit's time: its CRC fails, named at its offset.
+        s1[at + 30] ^= 1;
+        put(d.path(), 1, 1, &s1);
+        let r = until(2000, None);
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.kind == Kind::WalBadRecord)
+            .unwrap();
+        assert_eq!(f.position, Some(at as u64));
     }
 
     #[test]
