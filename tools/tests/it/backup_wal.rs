@@ -944,3 +944,101 @@ fn wal_verify_json_lines_follow_the_documented_schema() {
         }
     }
 }
+
+#[test]
+fn pitr_config_refuses_existing_settings_and_short_archives_unless_forced() {
+    let (t, dir) = scratch();
+    // A data directory as a restore leaves it, with a recovery setting left over from before.
+    let data = t.path().join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("PG_VERSION"), "15\n").unwrap();
+    fs::write(
+        data.join("postgresql.conf"),
+        "port = 5432\nrestore_command = 'false'\n",
+    )
+    .unwrap();
+    fs::write(data.join("postgresql.auto.conf"), "work_mem = '8MB'\n").unwrap();
+    let run = |extra: &[&str]| {
+        output(
+            drkit()
+                .args(["backup", "pitr-config", "--format", "json", "--archive"])
+                .arg(&dir)
+                .args(["--target-time", "2001-02-03T04:05:06+01:00", "--data-dir"])
+                .arg(&data)
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let line = |r: &Run| {
+        r.lines
+            .iter()
+            .find(|l| l["type"] == "pitr_config")
+            .unwrap()
+            .clone()
+    };
+    let r = run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let p = line(&r);
+    assert_eq!(p["written"], false);
+    assert!(
+        p["refused"][0]
+            .as_str()
+            .unwrap()
+            .contains("postgresql.conf:2"),
+        "{p}"
+    );
+    assert!(!data.join("recovery.signal").exists());
+    assert_eq!(
+        fs::read_to_string(data.join("postgresql.auto.conf")).unwrap(),
+        "work_mem = '8MB'\n"
+    );
+
+    let r = run(&["--force"]);
+    assert_eq!(r.code, 1, "forced, but the reason stands: {}", r.stdout);
+    let p = line(&r);
+    assert_eq!(
+        (p["written"].as_bool(), p["forced"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        p["settings"]["recovery_target_time"],
+        "2001-02-03 03:05:06.000000+00"
+    );
+    assert!(data.join("recovery.signal").is_file());
+    assert_eq!(
+        fs::read_to_string(data.join("postgresql.auto.conf.drkit-rollback")).unwrap(),
+        "work_mem = '8MB'\n"
+    );
+    let auto = fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("recovery_target_time = '2001-02-03 03:05:06.000000+00'"),
+        "{auto}"
+    );
+
+    // A clean data directory, but an archive with a hole: refused for the archive.
+    let data2 = t.path().join("data2");
+    fs::create_dir(&data2).unwrap();
+    fs::write(data2.join("PG_VERSION"), "15\n").unwrap();
+    let segs = segments(&dir);
+    fs::remove_file(dir.join(&segs[1])).unwrap();
+    let r = output(
+        drkit()
+            .args(["backup", "pitr-config", "--archive"])
+            .arg(&dir)
+            .args(["--target-time", "2999-01-01T00:00:00Z", "--data-dir"])
+            .arg(&data2)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("wal_missing"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("refused the archive does not take recovery"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("nothing written"), "{}", r.stdout);
+    assert_eq!(fs::read_dir(&data2).unwrap().count(), 1);
+}
