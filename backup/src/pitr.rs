@@ -4,7 +4,7 @@
 //! recovery is asked for by an empty `recovery.signal` in the data directory, and the settings
 //! are ordinary configuration parameters. They are appended to `postgresql.auto.conf`, the file
 //! `pg_basebackup -R` also appends to, in a block marked with drkit's name; the previous file is
-//! kept as `postgresql.auto.conf.drkit-rollback` first. Existing recovery settings or signal files
+//! kept as `postgresql.auto.conf.drkit-rollback` first (`.1`, `.2`... if that exists). Existing recovery settings or signal files
 //! make it refuse, unless forced (a later line overrides an earlier one in PostgreSQL's
 //! configuration files, so forced settings win).
 
@@ -179,7 +179,14 @@ pub struct Written {
 pub fn write(data_dir: &Path, settings: &Settings) -> io::Result<Written> {
     let conf = data_dir.join("postgresql.auto.conf");
     let rollback = if conf.exists() {
-        let r = data_dir.join(ROLLBACK_NAME);
+        // An earlier (forced) run's rollback file holds an older state: never overwrite it.
+        let r = (0..)
+            .map(|n| match n {
+                0 => data_dir.join(ROLLBACK_NAME),
+                n => data_dir.join(format!("{ROLLBACK_NAME}.{n}")),
+            })
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| data_dir.join(ROLLBACK_NAME));
         fs::copy(&conf, &r)?;
         same_owner(data_dir, &r)?;
         Some(r)
@@ -320,5 +327,15 @@ mod tests {
         assert!(conf.contains("recovery_target_timeline = 'latest'\n"));
         assert!(w.signal.exists());
         assert_eq!(existing(d.path()).unwrap().len(), 1 + 1 + 4);
+        // A second (forced) write keeps the first rollback file and adds another.
+        let w2 = write(d.path(), &s).unwrap();
+        assert_eq!(
+            w2.rollback.unwrap(),
+            d.path().join(format!("{ROLLBACK_NAME}.1"))
+        );
+        assert_eq!(
+            fs::read_to_string(d.path().join(ROLLBACK_NAME)).unwrap(),
+            "work_mem = '4MB'\n"
+        );
     }
 }
