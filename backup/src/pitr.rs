@@ -4,9 +4,9 @@
 //! recovery is asked for by an empty `recovery.signal` in the data directory, and the settings
 //! are ordinary configuration parameters. They are appended to `postgresql.auto.conf`, the file
 //! `pg_basebackup -R` also appends to, in a block marked with drkit's name; the previous file is
-//! kept as `postgresql.auto.conf.drkit-rollback` first (`.1`, `.2`... if that exists). Existing recovery settings or signal files
-//! make it refuse, unless forced (a later line overrides an earlier one in PostgreSQL's
-//! configuration files, so forced settings win).
+//! kept as `postgresql.auto.conf.drkit-rollback` first (`.1`, `.2`... if that exists). Existing
+//! recovery settings or signal files make it refuse, unless forced (a later line overrides an
+//! earlier one in PostgreSQL's configuration files, so forced settings win).
 
 use std::fs;
 use std::io::{self, Write};
