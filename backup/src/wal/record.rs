@@ -206,7 +206,8 @@ fn main_data(rec: &[u8]) -> Option<&[u8]> {
                     // XLogRecordBlockImageHeader: length, hole_offset, bimg_info.
                     let bimg_info = *rec.get(at + 4)?;
                     at += 5;
-                    // A hole in a compressed image (pglz 0x04, lz4 0x08, zstd 0x10) adds its length.
+                    // A hole in a compressed image (pglz 0x04, lz4 0x08, zstd 0x10) adds its
+                    // length.
                     if bimg_info & 0x01 != 0 && bimg_info & 0x1C != 0 {
                         at += 2;
                     }

@@ -21,7 +21,8 @@ pub struct BackupStart {
 
 /// Reads a backup's start point from `path`: a pg_basebackup output directory (its
 /// `backup_manifest`, else `backup_label`, else `base.tar`'s `backup_label`), a `backup_manifest`,
-/// a `backup_label` or `*.backup` file, or a `base.tar` / `base.tar.gz`. `Ok(Err(why))` when the files hold none.
+/// a `backup_label` or `*.backup` file, or a `base.tar` / `base.tar.gz`. `Ok(Err(why))` when the
+/// files hold none.
 pub fn backup_start(path: &Path) -> io::Result<Result<BackupStart, String>> {
     if path.is_dir() {
         for name in ["backup_manifest", "backup_label", "base.tar", "base.tar.gz"] {
