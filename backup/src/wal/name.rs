@@ -2,9 +2,9 @@
 //!
 //! A segment is named `TTTTTTTTXXXXXXXXYYYYYYYY`: timeline, then the segment number split into
 //! "log" (`segno / segments_per_xlogid`) and "seg" (`segno % segments_per_xlogid`), eight
-//! upper-case hex digits each, where `segments_per_xlogid = 2^32 / wal_segment_size`. The split depends on the
-//! segment size, so a name is only turned into a segment number once that size is known (from a
-//! long page header, never assumed to be 16 MiB).
+//! upper-case hex digits each, where `segments_per_xlogid = 2^32 / wal_segment_size`. The split
+//! depends on the segment size, so a name is only turned into a segment number once that size is
+//! known (from a long page header, never assumed to be 16 MiB).
 
 use std::fmt;
 
