@@ -4,6 +4,9 @@
 #   scripts/pg.sh start DIR   -> prints postgres://drkit@127.0.0.1:PORT/drkit, cluster in DIR
 #   scripts/pg.sh stop DIR
 #   PG_OWNER_PID=PID scripts/pg.sh start DIR   -> also stops the cluster when PID exits
+#   PG_ARCHIVE=1 scripts/pg.sh start DIR   -> archive_mode=on, each finished WAL segment copied
+#                                              into $(cat DIR/cluster)/archive (renamed into place
+#                                              once whole, so readers never see half a segment)
 #
 # Installs Debian's postgresql-15 when the server binaries are missing. initdb refuses to run as
 # root, so as root the cluster belongs to the `postgres` user.
@@ -42,9 +45,15 @@ case "$cmd" in
     if [ "$(id -u)" = 0 ]; then chown postgres "$real"; fi
     echo "$real" >"$dir/cluster"
     port=$(free_port)
+    archive_opts=""
+    if [ -n "${PG_ARCHIVE:-}" ]; then
+      mkdir -p "$real/archive"
+      if [ "$(id -u)" = 0 ]; then chown postgres "$real/archive"; fi
+      archive_opts="-c archive_mode=on -c archive_command='test ! -f $real/archive/%f && cp %p $real/archive/%f.tmp && mv $real/archive/%f.tmp $real/archive/%f'"
+    fi
     as_owner "$bin/initdb" -D "$real/data" -U drkit --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1
     as_owner "$bin/pg_ctl" -D "$real/data" -l "$real/server.log" -w \
-      -o "-p $port -k $real -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+      -o "-p $port -k $real -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $archive_opts" start >/dev/null
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U drkit drkit
     if [ -n "${PG_OWNER_PID:-}" ]; then
       # A test binary has no teardown: stop the cluster when the process that asked for it ends.

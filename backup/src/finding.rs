@@ -89,6 +89,21 @@ kinds! {
     AofTruncated => "aof_truncated", Error, "The AOF ends inside a command.";
     AofBadCommand => "aof_bad_command", Error, "The AOF holds something other than RESP arrays of bulk strings.";
     AofManifestBad => "aof_manifest_bad", Error, "A Redis 7 AOF manifest line cannot be read, or names a file that is missing.";
+    WalMissing => "wal_missing", Error, "WAL segments recovery needs are not in the archive (`file` is the first, `entry` the last of the range).";
+    WalBadPageHeader => "wal_bad_page_header", Error, "A WAL page header is wrong: magic, flags, timeline, xlp_pageaddr not the page's own LSN, continuation length, segment or page size; or a page of zeros before any XLOG_SWITCH.";
+    WalBadRecord => "wal_bad_record", Error, "A WAL record fails its CRC-32C, has an impossible length, or is not continued where its page says.";
+    WalBadSize => "wal_bad_size", Error, "A segment file is not the segment size its page headers give.";
+    WalSysidMismatch => "wal_sysid_mismatch", Error, "A segment's system identifier differs from the other segments': another cluster's WAL.";
+    WalUnreadable => "wal_unreadable", Error, "A compressed segment (.gz, .zst, .lz4) does not decompress.";
+    WalBadHistory => "wal_bad_history", Error, "A timeline history file cannot be read as `TLI  X/Y  reason` lines.";
+    WalBackupTimeline => "wal_backup_timeline", Error, "The backup's start timeline is not in the history recovery follows, or it starts after that timeline's switch point.";
+    WalTargetNotReached => "wal_target_not_reached", Error, "No commit or abort after --until / --target-time in the archive: recovery would end before its target.";
+    WalTargetBeforeConsistent => "wal_target_before_consistent", Error, "Recovery would stop at the target before the backup is consistent (PostgreSQL: FATAL \"requested recovery stop point is before consistent recovery point\").";
+    WalNoSegments => "wal_no_segments", Error, "The archive holds no readable segment on the timelines recovery follows.";
+    WalOffTimeline => "wal_off_timeline", Warning, "A segment on a timeline recovery does not follow (no history file, or past its switch point): not used.";
+    WalStrayFile => "wal_stray_file", Warning, "A segment name that a server with the archive's segment size never writes.";
+    WalUnknownVersion => "wal_unknown_version", Warning, "The segments' xlp_magic is not PostgreSQL 15's: page and record checks may misread.";
+    WalPartial => "wal_partial", Info, "A `.partial` segment (a timeline's unfinished last segment, kept at promotion): recovery does not read it.";
 }
 
 /// One problem (or one informational fact) about one file.

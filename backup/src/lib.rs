@@ -17,13 +17,16 @@
     )
 )]
 
+pub mod age;
 pub mod basebackup;
 pub mod crc64;
 pub mod finding;
 pub mod pgdump;
+pub mod pitr;
 pub mod redis;
 pub mod sidecar;
 pub mod stream;
 pub mod verify;
+pub mod wal;
 
 pub use finding::{Finding, Kind, Severity};

@@ -9,16 +9,23 @@ use backup::{Finding, Severity};
 use serde_json::json;
 
 use crate::cli::{BackupCmd, BackupVerifyArgs, Format};
+
+mod age;
+mod pitr;
+mod wal;
 use crate::output::{self, Outcome};
 use crate::progress;
 
 pub fn run(cmd: BackupCmd) -> Outcome {
     match cmd {
         BackupCmd::Verify(a) => run_verify(a),
+        BackupCmd::WalVerify(a) => wal::run(a),
+        BackupCmd::PitrConfig(a) => pitr::run(a),
+        BackupCmd::Age(a) => age::run(a),
     }
 }
 
-fn finding_json(f: &Finding) -> serde_json::Value {
+pub(crate) fn finding_json(f: &Finding) -> serde_json::Value {
     json!({
         "type": "finding",
         "severity": f.severity().as_str(),
@@ -30,7 +37,7 @@ fn finding_json(f: &Finding) -> serde_json::Value {
     })
 }
 
-fn finding_text(f: &Finding) -> String {
+pub(crate) fn finding_text(f: &Finding) -> String {
     let mut s = format!(
         "{:<7} {:<26} {}",
         f.severity().as_str(),

@@ -28,7 +28,7 @@ pub enum Command {
     Gaps(Box<GapsArgs>),
     /// Replay Kafka telemetry (a topic, segment directories or JSON-lines dumps) into PostgreSQL, exactly once.
     Replay(Box<ReplayArgs>),
-    /// Check backup files: pg_dump archives, Redis RDB/AOF, SHA-256 sidecars.
+    /// Check backups (pg_dump, Redis, sidecars, WAL archives), write PITR settings, check backup age.
     #[command(subcommand)]
     Backup(BackupCmd),
     /// Describe, reset and restore consumer-group offsets (dry run unless --execute).
@@ -54,6 +54,94 @@ pub enum Command {
 pub enum BackupCmd {
     /// Read each backup file once: format to the end, and its SHA-256 against .sha256 sidecars.
     Verify(BackupVerifyArgs),
+    /// Check a WAL archive is a whole point-in-time recovery chain from a base backup.
+    WalVerify(BackupWalVerifyArgs),
+    /// Write recovery.signal and the PostgreSQL 12+ recovery settings for a point-in-time restore.
+    PitrConfig(BackupPitrConfigArgs),
+    /// Is the newest backup of each class young enough? A directory or s3://bucket/prefix.
+    Age(BackupAgeArgs),
+}
+
+/// `drkit backup age` flags (docs/BACKUP.md).
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("ages").required(true).multiple(true).args(["max_age", "classes"])))]
+pub struct BackupAgeArgs {
+    /// A local directory (read recursively) or s3://BUCKET/PREFIX.
+    #[arg(value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub location: String,
+    /// How old the newest backup that no --class takes may be (e.g. 24h, 90m, 2d).
+    #[arg(long, value_name = "AGE")]
+    pub max_age: Option<String>,
+    /// A class: NAME=AGE takes the keys under NAME/, NAME=AGE:GLOB the keys matching GLOB
+    /// (`*` within a path component, `**` across). Repeatable; first match wins.
+    #[arg(long = "class", value_name = "NAME=AGE[:GLOB]")]
+    pub classes: Vec<String>,
+    /// An S3 setting as object_store names it (aws_endpoint, aws_region, aws_allow_http,
+    /// aws_access_key_id, aws_secret_access_key, ...); repeatable, over the AWS_* environment.
+    /// Secret values are never printed.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `drkit backup wal-verify` flags (docs/BACKUP.md).
+#[derive(Args, Debug)]
+pub struct BackupWalVerifyArgs {
+    /// The WAL archive directory (what archive_command copies into); only read.
+    #[arg(value_name = "ARCHIVE_DIR")]
+    pub archive: PathBuf,
+    /// Where recovery starts: a pg_basebackup output directory, its backup_manifest or base.tar,
+    /// a backup_label, or a `*.backup` history file. Default: the archive's oldest segment.
+    #[arg(long, value_name = "BACKUP")]
+    pub backup: Option<PathBuf>,
+    /// The recovery target time (RFC 3339 with a zone, e.g. 2024-05-01T10:00:00+02:00): the chain
+    /// must reach the first commit or abort after it. Default: the newest segment.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Output format: readable text, or JSON Lines (schema in docs/BACKUP.md).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// What PostgreSQL does once it reaches the recovery target.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryAction {
+    /// Stay in recovery, read-only, until pg_wal_replay_resume() (PostgreSQL's default).
+    Pause,
+    /// End recovery and accept writes on a new timeline.
+    Promote,
+    /// Stop the server.
+    Shutdown,
+}
+
+/// `drkit backup pitr-config` flags (docs/BACKUP.md).
+#[derive(Args, Debug)]
+pub struct BackupPitrConfigArgs {
+    /// The WAL archive restore_command copies from (as the PostgreSQL server sees it).
+    #[arg(long, value_name = "DIR")]
+    pub archive: PathBuf,
+    /// Recover up to this time: RFC 3339 with an explicit zone (Z or +HH:MM).
+    #[arg(long, value_name = "TIME")]
+    pub target_time: String,
+    /// The restored data directory to write into (recovery.signal, postgresql.auto.conf).
+    /// Without it the settings are printed.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The base backup, for the archive check (default: DATA_DIR/backup_label).
+    #[arg(long, value_name = "BACKUP")]
+    pub backup: Option<PathBuf>,
+    /// recovery_target_action.
+    #[arg(long, value_enum, default_value_t = RecoveryAction::Pause)]
+    pub action: RecoveryAction,
+    /// Write even when recovery settings already exist or the archive does not reach the target
+    /// (postgresql.auto.conf is copied to postgresql.auto.conf.drkit-rollback first).
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `drkit backup verify` flags (docs/BACKUP.md).

@@ -2,6 +2,7 @@
 
 mod audit;
 mod backup;
+mod backup_wal;
 mod cli;
 mod corruption;
 mod drill;
