@@ -33,6 +33,12 @@ if ! command -v redis-server >/dev/null; then
 fi
 redis-server --version
 
+step "services: moto (a fake S3 server from PyPI, for the S3 path of drkit backup age)"
+if ! python3 -c "import moto.server, boto3" 2>/dev/null; then
+  python3 -m pip install --quiet --user 'moto[server]==5.2.1' \
+    || echo "moto could not be installed: the S3 test of backup age will be skipped" >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
