@@ -43,6 +43,8 @@ pub enum Command {
     /// Recompute audit hash chains (SHA-256 or HMAC) from a table or a JSON-lines file.
     #[command(subcommand)]
     Audit(crate::audit::AuditCmd),
+    /// Probe HTTP, PostgreSQL, Redis, Kafka and TCP services in dependency order (Nagios exit codes).
+    Health(Box<crate::health::HealthArgs>),
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod cli;
 mod gaps;
+mod health;
 mod offsets;
 mod output;
 mod progress;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(cmd) => audit::run(cmd),
         cli::Command::Topics(cmd) => topics::run(cmd),
         cli::Command::Reassign(cmd) => reassign::run(cmd),
+        cli::Command::Health(a) => health::run(*a),
     };
     ExitCode::from(code.code())
 }
