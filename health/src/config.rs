@@ -414,7 +414,7 @@ fn check(
     let recovery = match c.recovery {
         None => None,
         Some(r) => {
-            if r.command.first().map_or(true, |p| p.is_empty()) {
+            if !matches!(r.command.first(), Some(p) if !p.is_empty()) {
                 return Err(invalid("recovery.command", "empty command".into()));
             }
             let budget = r.budget.unwrap_or(3);
@@ -487,7 +487,7 @@ fn step(n: usize, s: RawStep) -> Result<Escalation, ConfigError> {
     };
     let action = match (s.command, s.webhook) {
         (Some(c), None) => {
-            if c.first().map_or(true, |p| p.is_empty()) {
+            if !matches!(c.first(), Some(p) if !p.is_empty()) {
                 return Err(err("empty command".into()));
             }
             Action::Command(c)

@@ -36,10 +36,7 @@ pub async fn probe(
             return Err(format!("topic {t:?} not in the metadata"));
         };
         if let Some(e) = tm.error() {
-            return Err(format!(
-                "topic {t:?}: {:?}",
-                rdkafka::types::RDKafkaRespErr::from(e)
-            ));
+            return Err(format!("topic {t:?}: {:?}", e));
         }
         if tm.partitions().is_empty() {
             return Err(format!("topic {t:?}: no partitions"));

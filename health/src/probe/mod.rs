@@ -75,18 +75,19 @@ async fn run(check: &Check) -> Result<String, String> {
                 return Err(format!("status {} (expected {expect_status})", r.status));
             }
             let cut = if r.truncated { " (first 1 MiB)" } else { "" };
-            match body {
-                None => {}
-                Some(BodyMatch::Contains(s)) => {
-                    if !contains(&r.body, s.as_bytes()) {
-                        return Err(format!("body{cut} does not contain {s:?}"));
+            let matched = match body {
+                None => true,
+                Some(BodyMatch::Contains(s)) => contains(&r.body, s.as_bytes()),
+                Some(BodyMatch::Regex(re)) => re.is_match(&String::from_utf8_lossy(&r.body)),
+            };
+            if !matched {
+                return Err(match body {
+                    Some(BodyMatch::Regex(re)) => {
+                        format!("body{cut} does not match /{}/", re.as_str())
                     }
-                }
-                Some(BodyMatch::Regex(re)) => {
-                    if !re.is_match(&String::from_utf8_lossy(&r.body)) {
-                        return Err(format!("body{cut} does not match /{}/", re.as_str()));
-                    }
-                }
+                    Some(BodyMatch::Contains(s)) => format!("body{cut} does not contain {s:?}"),
+                    None => format!("body{cut} rejected"),
+                });
             }
             Ok(format!("status {}, {} body bytes", r.status, r.body.len()))
         }

@@ -5,6 +5,7 @@ mod backup;
 mod cli;
 mod corruption;
 mod gaps;
+mod health;
 mod kafka;
 mod live;
 mod offsets;
