@@ -513,6 +513,13 @@ pub fn host_port(t: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err(format!("{t:?}: empty host"));
     }
+    if host.contains(['/', '@']) {
+        // A URL here would be printed whole in errors: keep its password out of them.
+        return Err(format!(
+            "{}: expected host:port, not a URL",
+            replay::gaps_sql::redact_url(t)
+        ));
+    }
     let port: u16 = port
         .parse()
         .map_err(|_| format!("{t:?}: {port:?} is not a port"))?;
@@ -660,6 +667,10 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("NOPE_PW is not set"), "{e}");
         assert!(matches!(p(""), Err(ConfigError::Empty)));
+        let e = p("[[check]]\nname = \"x\"\nkind = \"redis\"\ntarget = \"redis://:pw@h:6379\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a URL") && !e.contains("pw@"), "{e}");
     }
 
     #[test]

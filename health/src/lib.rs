@@ -33,25 +33,22 @@ pub use once::{run_once, CheckResult};
 pub use state::State;
 pub use watch::{watch, Event, WatchOptions};
 
-/// Resolves on SIGTERM or ctrl-c, so a watch run by a service manager ends with its summary.
-pub async fn stop_requested() {
+/// A future that resolves on SIGTERM or ctrl-c, so a watch run by a service manager ends with
+/// its summary. The SIGTERM handler is installed now, not when the future is first polled: a
+/// signal that arrives during the first probe round must not kill the process. Call it inside a
+/// tokio runtime context (`Runtime::enter`).
+pub fn stop_requested() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

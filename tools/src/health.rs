@@ -32,6 +32,10 @@ pub struct HealthArgs {
     /// With --watch: stop after this long (e.g. 30s, 5m, 1h).
     #[arg(long, requires = "watch", value_name = "DURATION", value_parser = health::duration::parse)]
     max_runtime: Option<std::time::Duration>,
+    /// librdkafka setting for every kafka check (`-X key=value`, repeatable; after the file's
+    /// `settings`). Secret values are never printed.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = replay::kafka::Settings::parse_one)]
+    kafka_settings: Vec<(String, String)>,
     /// Output format: readable text, or JSON Lines (schema in docs/HEALTH.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -50,7 +54,7 @@ pub fn run(args: HealthArgs) -> Outcome {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let shown = args.config.display().to_string();
-    let cfg = match std::fs::read_to_string(&args.config)
+    let mut cfg = match std::fs::read_to_string(&args.config)
         .map_err(|e| format!("{shown}: {e}"))
         .and_then(|text| {
             health::config::parse(&text, &|k| std::env::var(k).ok())
@@ -66,6 +70,11 @@ pub fn run(args: HealthArgs) -> Outcome {
             return Outcome::Unknown;
         }
     };
+    for c in &mut cfg.checks {
+        if let health::Kind::Kafka { settings, .. } = &mut c.kind {
+            settings.0.extend(args.kafka_settings.iter().cloned());
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,9 +95,11 @@ pub fn run(args: HealthArgs) -> Outcome {
     } else {
         once(&rt, &cfg, args.format, &mut out)
     };
-    match r.and_then(|s| out.flush().map(|_| s)) {
-        Ok(s) => outcome(s),
-        Err(e) if is_broken_pipe(&e) => Outcome::Unknown,
+    let (state, written) = r;
+    match written.and_then(|_| out.flush()) {
+        // A reader that went away (`| head`) does not change the verdict.
+        Ok(()) => outcome(state),
+        Err(e) if is_broken_pipe(&e) => outcome(state),
         Err(e) => {
             eprintln!("drkit health: UNKNOWN: writing the report: {e}");
             Outcome::Unknown
@@ -101,9 +112,19 @@ fn once(
     cfg: &Config,
     format: Format,
     out: &mut impl Write,
-) -> io::Result<State> {
+) -> (State, io::Result<()>) {
     let results = rt.block_on(health::run_once(cfg));
     let state = overall(&results);
+    (state, print_once(cfg, &results, state, format, out))
+}
+
+fn print_once(
+    cfg: &Config,
+    results: &[health::CheckResult],
+    state: State,
+    format: Format,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let count = |s: State| results.iter().filter(|r| r.state == s).count();
     if format == Format::Text {
         line(
@@ -114,7 +135,7 @@ fn once(
             ),
         )?;
     }
-    for r in &results {
+    for r in results {
         let Some(c) = cfg.checks.get(r.index) else {
             continue;
         };
@@ -163,8 +184,7 @@ fn once(
         counts: State::ALL.map(count),
         rounds: 1,
     };
-    summary.print(format, out)?;
-    Ok(state)
+    summary.print(format, out)
 }
 
 fn watch(
@@ -173,44 +193,43 @@ fn watch(
     opts: &WatchOptions,
     format: Format,
     out: &mut impl Write,
-) -> io::Result<State> {
+) -> (State, io::Result<()>) {
     let mut err: Option<io::Error> = None;
-    let summary: WatchSummary = rt.block_on(health::watch(
-        cfg,
-        opts,
-        health::stop_requested(),
-        |e: &Event| {
-            let text = match format {
-                Format::Json => e.to_json().to_string(),
-                Format::Text => event_text(e),
-            };
-            // Each event is flushed: a supervisor reads them as they happen.
-            match line(out, &text).and_then(|_| out.flush()) {
-                Ok(()) => true,
-                Err(e) => {
-                    err = Some(e);
-                    false
-                }
+    let stop = {
+        let _context = rt.enter();
+        health::stop_requested()
+    };
+    let summary: WatchSummary = rt.block_on(health::watch(cfg, opts, stop, |e: &Event| {
+        let text = match format {
+            Format::Json => e.to_json().to_string(),
+            Format::Text => event_text(e),
+        };
+        // Each event is flushed: a supervisor reads them as they happen.
+        match line(out, &text).and_then(|_| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                err = Some(e);
+                false
             }
-        },
-    ));
-    if let Some(e) = err {
-        return Err(e);
-    }
+        }
+    }));
     let state = summary.overall();
+    if let Some(e) = err {
+        return (state, Err(e));
+    }
     let states: Vec<State> = summary
         .states
         .iter()
         .map(|(_, s)| s.unwrap_or(State::Unknown))
         .collect();
-    Summary {
+    let printed = Summary {
         state,
         checks: states.len(),
         counts: State::ALL.map(|s| states.iter().filter(|x| **x == s).count()),
         rounds: summary.rounds,
     }
-    .print(format, out)?;
-    Ok(state)
+    .print(format, out);
+    (state, printed)
 }
 
 struct Summary {

@@ -463,6 +463,35 @@ fn once_kafka_topic_missing_and_postgres_password_redacted() {
         format!("postgres://drkit:***@127.0.0.1:{closed}/x")
     );
     assert!(!r.stdout.contains("s3cr3t-pw") && !r.stderr.contains("s3cr3t-pw"));
+
+    // -X settings reach librdkafka (a bad one fails the client) and secret values stay hidden.
+    let out = drkit()
+        .args([
+            "health",
+            "--format",
+            "json",
+            "-X",
+            "sasl.password=hunter2-pw",
+        ])
+        .args([
+            "-X",
+            "sasl.username=hunter2-pw",
+            "-X",
+            "security.protocol=bogus",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let r = output(out);
+    assert_eq!(r.code, 2);
+    let msg = check(&r, "kafka")["message"].as_str().unwrap();
+    assert!(msg.contains("security.protocol"), "{msg}");
+    assert!(
+        !r.stdout.contains("hunter2-pw") && !r.stderr.contains("hunter2-pw"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
