@@ -291,6 +291,13 @@ fn check(
         None => None,
         Some(_) => Some(dur(&name, "warn_after", c.warn_after.as_ref(), timeout)?),
     };
+    if warn_after.is_some_and(|w| w >= timeout) {
+        // It could never fire: a probe that slow has already timed out (CRITICAL).
+        return Err(invalid(
+            "warn_after",
+            format!("must be less than timeout ({} ms)", timeout.as_millis()),
+        ));
+    }
     let interval = dur(&name, "interval", c.interval.as_ref(), DEFAULT_INTERVAL)?;
     if interval.is_zero() {
         return Err(invalid("interval", "must be more than 0".into()));
@@ -654,6 +661,10 @@ mod tests {
             ("timeout = \"5 parsecs\"", "check \"x\": timeout:"),
             ("query = \"select 1\"", "query: only for kind postgres"),
             ("fail_threshold = 0", "fail_threshold"),
+            (
+                "warn_after = \"5s\"",
+                "warn_after: must be less than timeout",
+            ),
             ("recovery = { command = [] }", "recovery.command"),
             ("colour = \"red\"", "unknown field"),
         ];

@@ -41,10 +41,15 @@ impl Redis {
     fn new() -> Redis {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        // Like `systemctl restart`, the script returns once the service answers (or fails).
         let script = format!(
             "#!/bin/sh\n[ -n \"$DRKIT_CHECK\" ] && echo \"$DRKIT_CHECK\" >> '{d}/recoveries'\n\
-             exec redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no \
-             --daemonize yes --pidfile '{d}/redis.pid' --dir '{d}'\n",
+             redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no \
+             --daemonize yes --pidfile '{d}/redis.pid' --dir '{d}' || exit 1\n\
+             for i in $(seq 200); do\n\
+               redis-cli -p {port} ping 2>/dev/null | grep -q PONG && exit 0\n\
+               sleep 0.05\n\
+             done\nexit 1\n",
             d = dir.path().display()
         );
         let path = dir.path().join("start.sh");
