@@ -27,7 +27,7 @@ pub struct HealthArgs {
     #[arg(long)]
     watch: bool,
     /// With --watch: stop after this many rounds (a round probes every check that is due).
-    #[arg(long, requires = "watch", value_name = "N")]
+    #[arg(long, requires = "watch", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
     /// With --watch: stop after this long (e.g. 30s, 5m, 1h).
     #[arg(long, requires = "watch", value_name = "DURATION", value_parser = health::duration::parse)]
