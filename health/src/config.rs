@@ -63,6 +63,7 @@ struct RawCheck {
     query: Option<String>,
     topic: Option<String>,
     password_env: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
     #[serde(default)]
     settings: BTreeMap<String, String>,
     interval: Option<String>,
@@ -202,8 +203,13 @@ pub enum Action {
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Parses and validates a checks file; `env` looks up environment variables (passwords).
-pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+/// Parses and validates a checks file; `env` looks up environment variables (passwords);
+/// relative paths in it (`ca_file`) are relative to `base`, the file's directory.
+pub fn parse(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &std::path::Path,
+) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
     if raw.check.is_empty() {
         return Err(ConfigError::Empty);
@@ -225,7 +231,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     }
     let mut checks = Vec::with_capacity(raw.check.len());
     for c in raw.check {
-        checks.push(check(c, &index, env)?);
+        checks.push(check(c, &index, env, base)?);
     }
     let mut escalation = Vec::new();
     for (i, s) in raw.escalation.into_iter().enumerate() {
@@ -276,6 +282,7 @@ fn check(
     c: RawCheck,
     index: &HashMap<String, usize>,
     env: &dyn Fn(&str) -> Option<String>,
+    base: &std::path::Path,
 ) -> Result<Check, ConfigError> {
     let name = c.name.clone();
     let invalid = |field: &'static str, message: String| ConfigError::Invalid {
@@ -326,6 +333,7 @@ fn check(
         only("expect_status", c.expect_status.is_some(), "http")?;
         only("body_contains", c.body_contains.is_some(), "http")?;
         only("body_regex", c.body_regex.is_some(), "http")?;
+        only("ca_file", c.ca_file.is_some(), "http")?;
     }
     if k != "postgres" {
         only("query", c.query.is_some(), "postgres")?;
@@ -339,7 +347,9 @@ fn check(
     }
     let kind = match k {
         "http" => {
-            let url = Url::parse(&c.target).map_err(|m| invalid("target", m))?;
+            let ca_file = c.ca_file.as_ref().map(|p| base.join(p));
+            let url =
+                Url::parse_with(&c.target, ca_file.as_deref()).map_err(|m| invalid("target", m))?;
             let body = match (c.body_contains, c.body_regex) {
                 (Some(_), Some(_)) => {
                     return Err(invalid(
@@ -599,7 +609,7 @@ mod tests {
     }
 
     fn p(t: &str) -> Result<Config, ConfigError> {
-        parse(t, &no_env)
+        parse(t, &no_env, std::path::Path::new("."))
     }
 
     #[test]
@@ -690,6 +700,7 @@ mod tests {
         let c = parse(
             "[[check]]\nname = \"r\"\nkind = \"redis\"\ntarget = \"a:1\"\npassword_env = \"PW\"\n",
             &env,
+            std::path::Path::new("."),
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -1,38 +1,94 @@
 //! A small HTTP/1.1 client for checks and webhooks: one request per connection
 //! (`Connection: close`), status line and headers parsed by `httparse`, the body framed by
-//! `Content-Length`, chunked transfer coding, or the end of the connection. Plain `http://` only:
-//! HTTPS is not supported yet (docs/HEALTH.md). Bodies are read up to [`BODY_LIMIT`] bytes, enough
-//! for any health endpoint; a longer body is matched on its first part.
+//! `Content-Length`, chunked transfer coding, or the end of the connection; `https://` through
+//! rustls, verified against the system's CA certificates or a PEM file. Bodies are read up to
+//! [`BODY_LIMIT`] bytes, enough for any health endpoint; a longer body is matched on its first part.
 
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Bytes of body kept for matching.
 pub const BODY_LIMIT: usize = 1 << 20;
 const HEADER_LIMIT: usize = 64 << 10;
 
-/// An `http://host[:port]/path?query` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An `http://` or `https://` URL: host, port, path and query.
+#[derive(Debug, Clone)]
 pub struct Url {
     pub host: String,
     pub port: u16,
     /// Path and query, at least `/`.
     pub path: String,
+    /// For `https://`: how the server's certificate is verified.
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+/// The system's CA certificates, loaded once.
+fn system_roots() -> Result<Arc<ClientConfig>, String> {
+    static ROOTS: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut store = RootCertStore::empty();
+            for c in found.certs {
+                let _ = store.add(c);
+            }
+            if store.is_empty() {
+                return Err("no system CA certificates found: give ca_file".to_string());
+            }
+            client_config(store)
+        })
+        .clone()
+}
+
+/// TLS verified against the CA certificates of a PEM file (a plant's own CA).
+pub fn roots_from_pem(path: &Path) -> Result<Arc<ClientConfig>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut store = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&bytes) {
+        let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
+        store
+            .add(c)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if store.is_empty() {
+        return Err(format!("{}: no PEM certificates", path.display()));
+    }
+    client_config(store)
+}
+
+fn client_config(store: RootCertStore) -> Result<Arc<ClientConfig>, String> {
+    // The provider is named, not taken from crate features: no process-wide default to race on.
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(store)
+            .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 impl Url {
+    /// Parses a URL; an `https://` one is verified against the system's CA certificates.
     pub fn parse(url: &str) -> Result<Url, String> {
-        let rest = if let Some(r) = url.strip_prefix("http://") {
-            r
-        } else if url.starts_with("https://") {
-            return Err(format!(
-                "{}: https is not supported yet (use http://)",
-                replay::gaps_sql::redact_url(url)
-            ));
+        Url::parse_with(url, None)
+    }
+
+    /// Parses a URL; an `https://` one is verified against the CA certificates in `ca_file`
+    /// (PEM) if given, else the system's.
+    pub fn parse_with(url: &str, ca_file: Option<&Path>) -> Result<Url, String> {
+        let (rest, tls, default_port) = if let Some(r) = url.strip_prefix("http://") {
+            (r, false, 80)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (r, true, 443)
         } else {
-            return Err(format!("{url:?}: expected an http:// URL"));
+            return Err(format!("{url:?}: expected an http:// or https:// URL"));
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
@@ -51,7 +107,7 @@ impl Url {
             path.to_string()
         };
         let (host, port) = if authority.ends_with(']') || !authority.contains(':') {
-            (authority.to_string(), 80)
+            (authority.to_string(), default_port)
         } else {
             let (h, p) = authority.rsplit_once(':').unwrap_or((authority, "80"));
             let port = p
@@ -68,11 +124,26 @@ impl Url {
         {
             return Err(format!("{url:?}: spaces or control characters in the path"));
         }
-        Ok(Url { host, port, path })
+        let tls = match (tls, ca_file) {
+            (false, None) => None,
+            (false, Some(_)) => return Err("a CA file is only for https:// URLs".into()),
+            (true, None) => Some(system_roots()?),
+            (true, Some(p)) => Some(roots_from_pem(p)?),
+        };
+        Ok(Url {
+            host,
+            port,
+            path,
+            tls,
+        })
+    }
+
+    fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
     }
 
     fn connect_addr(&self) -> String {
-        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        let h = self.bare_host();
         if h.contains(':') {
             format!("[{h}]:{}", self.port)
         } else {
@@ -81,7 +152,7 @@ impl Url {
     }
 
     fn host_header(&self) -> String {
-        if self.port == 80 {
+        if self.port == if self.tls.is_some() { 443 } else { 80 } {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
@@ -103,7 +174,7 @@ pub async fn request(
     method: &str,
     body: Option<(&str, &[u8])>,
 ) -> Result<Response, String> {
-    let mut stream = TcpStream::connect(url.connect_addr())
+    let tcp = TcpStream::connect(url.connect_addr())
         .await
         .map_err(|e| format!("connect {}: {e}", url.connect_addr()))?;
     let mut req = format!(
@@ -122,14 +193,41 @@ pub async fn request(
     if let Some((_, b)) = body {
         bytes.extend_from_slice(b);
     }
-    stream
-        .write_all(&bytes)
-        .await
-        .map_err(|e| format!("send request: {e}"))?;
-    read_response(&mut stream, method == "HEAD").await
+    let head = method == "HEAD";
+    match &url.tls {
+        None => exchange(tcp, &bytes, head).await,
+        Some(cfg) => {
+            let name = ServerName::try_from(url.bare_host().to_string())
+                .map_err(|e| format!("TLS server name {:?}: {e}", url.host))?;
+            let stream = tokio_rustls::TlsConnector::from(cfg.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            exchange(stream, &bytes, head).await
+        }
+    }
 }
 
-async fn read_response(stream: &mut TcpStream, head: bool) -> Result<Response, String> {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    head: bool,
+) -> Result<Response, String> {
+    stream
+        .write_all(request)
+        .await
+        .map_err(|e| format!("send request: {e}"))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("send request: {e}"))?;
+    read_response(&mut stream, head).await
+}
+
+async fn read_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: bool,
+) -> Result<Response, String> {
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
     let mut eof = false;
@@ -139,10 +237,13 @@ async fn read_response(stream: &mut TcpStream, head: bool) -> Result<Response, S
             None if eof => return Err("connection closed before the response was complete".into()),
             None => {}
         }
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read response: {e}"))?;
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            // A TLS peer that closes without close_notify (common for HTTP/1.0 servers): the
+            // end of a close-delimited body; a cut Content-Length or chunked body is still caught.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(format!("read response: {e}")),
+        };
         if n == 0 {
             eof = true;
         } else {
@@ -315,9 +416,17 @@ mod tests {
         );
         let u = Url::parse("http://example.org").unwrap();
         assert_eq!((u.port, u.path.as_str()), (80, "/"));
-        assert!(Url::parse("https://x/")
+        let missing = Path::new("/nonexistent/ca.pem");
+        assert!(Url::parse_with("https://x/", Some(missing))
             .unwrap_err()
-            .contains("not supported yet"));
+            .contains("/nonexistent/ca.pem"));
+        assert!(Url::parse_with("http://x/", Some(missing))
+            .unwrap_err()
+            .contains("only for https"));
+        if let Ok(u) = Url::parse("https://x/") {
+            // Where the machine has system CA certificates.
+            assert_eq!((u.port, u.host_header().as_str()), (443, "x"));
+        }
         assert!(!Url::parse("http://u:pw@x/").unwrap_err().contains("pw"));
         assert!(Url::parse("ftp://x/").is_err());
         assert!(Url::parse("http://x:99999/").is_err());

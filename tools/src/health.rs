@@ -57,7 +57,8 @@ pub fn run(args: HealthArgs) -> Outcome {
     let mut cfg = match std::fs::read_to_string(&args.config)
         .map_err(|e| format!("{shown}: {e}"))
         .and_then(|text| {
-            health::config::parse(&text, &|k| std::env::var(k).ok())
+            let base = args.config.parent().unwrap_or(std::path::Path::new("."));
+            health::config::parse(&text, &|k| std::env::var(k).ok(), base)
                 .map_err(|e| format!("{shown}: {e}"))
         }) {
         Ok(c) => c,

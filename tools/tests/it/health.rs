@@ -499,6 +499,105 @@ fn once_kafka_topic_missing_and_postgres_password_redacted() {
     );
 }
 
+/// OpenSSL's own `s_server -www` (a real TLS peer answering HTTP/1.0 with a status page), its
+/// certificate issued by a CA made here for the test.
+struct TlsServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = |cmd: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        sh(&format!(
+            "openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=drkit-test-ca"
+        ));
+        sh(&format!(
+            "openssl req {ec} -keyout leaf.key -out leaf.csr -subj /CN=localhost"
+        ));
+        fs::write(
+            dir.path().join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        sh("openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext");
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", "leaf.pem", "-key", "leaf.key", "-www", "-quiet"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned before waiting: dropped (killed and reaped) if it never listens.
+        let server = TlsServer { child, port, dir };
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("openssl s_server did not listen on {port}");
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn once_https_is_verified_against_the_given_ca() {
+    let tls = TlsServer::start();
+    let check_with = |extra: &str| {
+        let cfg = write_config(
+            tls.dir.path(),
+            &format!(
+                "[[check]]\nname = \"gateway\"\nkind = \"http\"\ntarget = \"https://127.0.0.1:{}/\"\n\
+                 body_contains = \"Ciphers\"\n{extra}\n",
+                tls.port
+            ),
+        );
+        once(&cfg)
+    };
+    // ca_file is relative to the checks file.
+    let r = check_with("ca_file = \"ca.pem\"");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // Without the plant's CA the certificate is not trusted: CRITICAL, never a silent OK.
+    let r = check_with("");
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        check(&r, "gateway")["message"]
+            .as_str()
+            .unwrap()
+            .contains("UnknownIssuer"),
+        "{}",
+        r.stdout
+    );
+    // A file without the issuing CA (only the server's own certificate): not trusted either.
+    let r = check_with("ca_file = \"leaf.pem\"");
+    assert_eq!(r.code, 2, "{}", r.stdout);
+}
+
 #[test]
 fn bad_config_is_unknown_3_before_any_probe() {
     let dir = tempfile::tempdir().unwrap();
@@ -699,6 +798,8 @@ fn watch_redis_that_stops_and_comes_back_changes_state_once_each_way() {
     );
     let mut w = Watch::start(&cfg, &["--max-runtime", "10m"]);
     w.wait_for("redis OK", |v| is_state(v, "redis", "OK"));
+    // Events are printed as each dependency level is judged: wait for the dependant's first too.
+    w.wait_for("cache-port OK", |v| is_state(v, "cache-port", "OK"));
     redis.kill();
     w.wait_for("redis CRITICAL", |v| is_state(v, "redis", "CRITICAL"));
     redis.start();
