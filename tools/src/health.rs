@@ -96,6 +96,9 @@ pub fn run(args: HealthArgs) -> Outcome {
     } else {
         once(&rt, &cfg, args.format, &mut out)
     };
+    // A probe that timed out may still hold a blocking thread (librdkafka's metadata call has its
+    // own timeout): the verdict is final, do not wait for it.
+    rt.shutdown_background();
     let (state, written) = r;
     match written.and_then(|_| out.flush()) {
         // A reader that went away (`| head`) does not change the verdict.
