@@ -210,7 +210,7 @@ pub fn parse(
     env: &dyn Fn(&str) -> Option<String>,
     base: &std::path::Path,
 ) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| syntax(text, &e))?;
     if raw.check.is_empty() {
         return Err(ConfigError::Empty);
     }
@@ -260,6 +260,21 @@ pub fn parse(
         order,
         depth,
     })
+}
+
+/// The TOML error without the quoted source line: that line may hold a password.
+fn syntax(text: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e.span().map(|r| {
+        let before = text.get(..r.start).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {col}: ")
+    });
+    ConfigError::Syntax(format!(
+        "{}{}",
+        at.unwrap_or_default(),
+        e.message().trim_end()
+    ))
 }
 
 fn dur(
@@ -692,6 +707,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a URL") && !e.contains("pw@"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_place_but_not_the_line() {
+        let e = p("[[check]]\nname = \"db\"\ntarget = \"postgres://u:hunter2@h/db\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("line 3, column "), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

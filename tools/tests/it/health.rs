@@ -729,7 +729,7 @@ fn watch_alternating_answers_do_not_flap_with_thresholds() {
         let cfg = write_config(
             dir.path(),
             &format!(
-                "[[check]]\nname = \"api\"\nkind = \"http\"\ntarget = \"{}\"\ninterval = \"20ms\"\n\
+                "[[check]]\nname = \"api\"\nkind = \"http\"\ntarget = \"{}\"\ninterval = \"20ms\"\ntimeout = \"30s\"\n\
                  fail_threshold = {threshold}\nrecover_threshold = {threshold}\n",
                 http.url("/")
             ),
@@ -778,7 +778,7 @@ fn watch_redis_that_stops_and_comes_back_changes_state_once_each_way() {
             kind = "redis"
             target = "127.0.0.1:{port}"
             interval = "100ms"
-            timeout = "2s"
+            timeout = "30s"
             fail_threshold = 3
             recover_threshold = 3
             [[check]]
