@@ -18,7 +18,7 @@ pub struct Outcome {
 }
 
 /// Runs `argv` (killed after `timeout`); `env` is added to the environment.
-pub async fn run_command(argv: &[String], env: &[(&str, &str)], timeout: Duration) -> Outcome {
+pub async fn run_command(argv: &[String], env: &[(&str, String)], timeout: Duration) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome {
             ok: false,

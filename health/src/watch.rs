@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use crate::action::{self, Outcome};
 use crate::config::{Action, Check, Config, Recovery};
@@ -225,6 +226,8 @@ struct Tracker {
     attempt: u32,
     rec_next: Option<Instant>,
     rec_runs: VecDeque<Instant>,
+    /// A recovery command of this check is running.
+    recovering: bool,
     probed_since_recovery: bool,
     skip_noted: bool,
     message: String,
@@ -241,7 +244,28 @@ pub fn backoff(r: &Recovery, n: u32) -> Duration {
     Duration::from_millis(fastrand::u64(0..=cap))
 }
 
+/// A finished recovery or escalation action, sent back by its task.
+enum Done {
+    Recovery {
+        check: usize,
+        attempt: u32,
+        runs_in_window: u32,
+        outcome: Outcome,
+    },
+    Escalation {
+        check: usize,
+        step: usize,
+        webhook: bool,
+        outcome: Outcome,
+    },
+}
+
+type Sender = mpsc::UnboundedSender<Done>;
+
 /// Watches until `opts` or `stop` says to end, or `emit` returns false (its reader went away).
+/// Recovery and escalation actions run beside the probes (a restart that takes a minute does not
+/// pause the other checks); their events are emitted when they end, and a watch that ends waits
+/// for running actions (each bounded by its timeout) so none goes unreported.
 pub async fn watch<S, F>(cfg: &Config, opts: &WatchOptions, stop: S, mut emit: F) -> WatchSummary
 where
     S: Future<Output = ()>,
@@ -250,6 +274,8 @@ where
     tokio::pin!(stop);
     let start = Instant::now();
     let deadline = opts.max_runtime.map(|d| start + d);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
+    let mut running = 0usize;
     let mut t: Vec<Tracker> = cfg
         .checks
         .iter()
@@ -261,6 +287,7 @@ where
             attempt: 0,
             rec_next: None,
             rec_runs: VecDeque::new(),
+            recovering: false,
             probed_since_recovery: false,
             skip_noted: false,
             message: String::new(),
@@ -270,6 +297,10 @@ where
     let mut rounds = 0u64;
     let mut open = true;
     'run: while open {
+        while let Ok(d) = rx.try_recv() {
+            running = running.saturating_sub(1);
+            open &= emit(&finished(cfg, &mut t, d));
+        }
         if opts.iterations.is_some_and(|n| rounds >= n) {
             break;
         }
@@ -334,7 +365,9 @@ where
             let (Some(check), Some(tr)) = (cfg.checks.get(i), t.get_mut(i)) else {
                 continue;
             };
-            for e in act(cfg, check, tr).await {
+            let (events, started) = act(cfg, i, check, tr, &tx);
+            running += started;
+            for e in events {
                 open &= emit(&e);
             }
         }
@@ -350,7 +383,20 @@ where
         };
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {}
+            Some(d) = rx.recv() => {
+                running = running.saturating_sub(1);
+                open &= emit(&finished(cfg, &mut t, d));
+            }
             _ = &mut stop => break 'run,
+        }
+    }
+    while running > 0 {
+        let Some(d) = rx.recv().await else {
+            break;
+        };
+        running -= 1;
+        if open {
+            open &= emit(&finished(cfg, &mut t, d));
         }
     }
     WatchSummary {
@@ -366,7 +412,10 @@ where
 fn wake_times(cfg: &Config, x: &Tracker) -> Vec<Instant> {
     let mut w = vec![x.next_due];
     if let Some(since) = x.critical_since {
-        if let Some(r) = x.rec_next.filter(|_| x.probed_since_recovery) {
+        if let Some(r) = x
+            .rec_next
+            .filter(|_| x.probed_since_recovery && !x.recovering)
+        {
             w.push(r);
         }
         for (step, fired) in cfg.escalation.iter().zip(&x.fired) {
@@ -378,20 +427,78 @@ fn wake_times(cfg: &Config, x: &Tracker) -> Vec<Instant> {
     w
 }
 
-/// Recovery and escalation due for a CRITICAL check.
-async fn act(cfg: &Config, check: &Check, tr: &mut Tracker) -> Vec<Event> {
+/// The event for a finished action; a finished recovery schedules the next one (if the check is
+/// still CRITICAL after a fresh probe).
+fn finished(cfg: &Config, t: &mut [Tracker], d: Done) -> Event {
+    match d {
+        Done::Recovery {
+            check,
+            attempt,
+            runs_in_window,
+            outcome,
+        } => {
+            let c = cfg.checks.get(check);
+            let budget = c.and_then(|c| c.recovery.as_ref()).map_or(0, |r| r.budget);
+            let next_in = c
+                .and_then(|c| c.recovery.as_ref())
+                .map_or(Duration::ZERO, |r| backoff(r, attempt.saturating_sub(1)));
+            if let Some(tr) = t.get_mut(check) {
+                tr.recovering = false;
+                tr.probed_since_recovery = false;
+                tr.rec_next = tr.critical_since.map(|_| Instant::now() + next_in);
+            }
+            Event::Recovery {
+                time_ms: now_ms(),
+                check: c.map(|c| c.name.clone()).unwrap_or_default(),
+                attempt,
+                runs_in_window,
+                budget,
+                outcome,
+                next_in,
+            }
+        }
+        Done::Escalation {
+            check,
+            step,
+            webhook,
+            outcome,
+        } => Event::Escalation {
+            time_ms: now_ms(),
+            check: cfg
+                .checks
+                .get(check)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            step: step + 1,
+            after: cfg.escalation.get(step).map_or(Duration::ZERO, |s| s.after),
+            webhook,
+            outcome,
+        },
+    }
+}
+
+/// Starts the recovery and escalation actions due for a CRITICAL check; returns the events known
+/// now (a spent budget) and how many actions were started.
+fn act(
+    cfg: &Config,
+    i: usize,
+    check: &Check,
+    tr: &mut Tracker,
+    tx: &Sender,
+) -> (Vec<Event>, usize) {
     let mut events = Vec::new();
+    let mut started = 0;
     let Some(since) = tr.critical_since else {
-        return events;
+        return (events, started);
     };
-    let env = [
-        ("DRKIT_CHECK", check.name.as_str()),
-        ("DRKIT_STATE", "CRITICAL"),
-        ("DRKIT_MESSAGE", tr.message.as_str()),
+    let env = vec![
+        ("DRKIT_CHECK", check.name.clone()),
+        ("DRKIT_STATE", "CRITICAL".to_string()),
+        ("DRKIT_MESSAGE", tr.message.clone()),
     ];
     if let (Some(rec), Some(next)) = (&check.recovery, tr.rec_next) {
         let now = Instant::now();
-        if now >= next && tr.probed_since_recovery {
+        if now >= next && tr.probed_since_recovery && !tr.recovering {
             while tr
                 .rec_runs
                 .front()
@@ -415,21 +522,22 @@ async fn act(cfg: &Config, check: &Check, tr: &mut Tracker) -> Vec<Event> {
                 }
             } else {
                 tr.rec_runs.push_back(now);
-                let outcome = action::run_command(&rec.command, &env, rec.timeout).await;
-                let next_in = backoff(rec, tr.attempt);
                 tr.attempt = tr.attempt.saturating_add(1);
-                tr.rec_next = Some(Instant::now() + next_in);
-                tr.probed_since_recovery = false;
+                tr.recovering = true;
                 tr.skip_noted = false;
-                events.push(Event::Recovery {
-                    time_ms: now_ms(),
-                    check: check.name.clone(),
-                    attempt: tr.attempt,
-                    runs_in_window: used.saturating_add(1),
-                    budget: rec.budget,
-                    outcome,
-                    next_in,
+                let (argv, timeout, env, tx) =
+                    (rec.command.clone(), rec.timeout, env.clone(), tx.clone());
+                let (attempt, runs_in_window) = (tr.attempt, used.saturating_add(1));
+                tokio::spawn(async move {
+                    let outcome = action::run_command(&argv, &env, timeout).await;
+                    let _ = tx.send(Done::Recovery {
+                        check: i,
+                        attempt,
+                        runs_in_window,
+                        outcome,
+                    });
                 });
+                started += 1;
             }
         }
     }
@@ -442,8 +550,21 @@ async fn act(cfg: &Config, check: &Check, tr: &mut Tracker) -> Vec<Event> {
             continue;
         }
         *fired = true;
-        let (outcome, webhook) = match &step.action {
-            Action::Command(argv) => (action::run_command(argv, &env, step.timeout).await, false),
+        let tx = tx.clone();
+        let timeout = step.timeout;
+        match &step.action {
+            Action::Command(argv) => {
+                let (argv, env) = (argv.clone(), env.clone());
+                tokio::spawn(async move {
+                    let outcome = action::run_command(&argv, &env, timeout).await;
+                    let _ = tx.send(Done::Escalation {
+                        check: i,
+                        step: k,
+                        webhook: false,
+                        outcome,
+                    });
+                });
+            }
             Action::Webhook(url) => {
                 let body = json!({
                     "type": "escalation",
@@ -454,23 +575,23 @@ async fn act(cfg: &Config, check: &Check, tr: &mut Tracker) -> Vec<Event> {
                     "state": "CRITICAL",
                     "message": tr.message,
                     "critical_for_ms": ms(since.elapsed()),
+                })
+                .to_string();
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let outcome = action::post_json(&url, body.as_bytes(), timeout).await;
+                    let _ = tx.send(Done::Escalation {
+                        check: i,
+                        step: k,
+                        webhook: true,
+                        outcome,
+                    });
                 });
-                (
-                    action::post_json(url, body.to_string().as_bytes(), step.timeout).await,
-                    true,
-                )
             }
-        };
-        events.push(Event::Escalation {
-            time_ms: now_ms(),
-            check: check.name.clone(),
-            step: k + 1,
-            after: step.after,
-            webhook,
-            outcome,
-        });
+        }
+        started += 1;
     }
-    events
+    (events, started)
 }
 
 #[cfg(test)]
