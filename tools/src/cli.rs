@@ -48,6 +48,8 @@ pub enum Command {
     Drill(crate::drill::DrillCmd),
     /// After a restore: row counts, constraints, indexes, sequences, extensions and gaps against a snapshot taken before.
     Validate(Box<crate::validate::ValidateArgs>),
+    /// Probe HTTP, PostgreSQL, Redis, Kafka and TCP services in dependency order (Nagios exit codes).
+    Health(Box<crate::health::HealthArgs>),
 }
 
 #[derive(Subcommand, Debug)]

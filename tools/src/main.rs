@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod drill;
 mod gaps;
+mod health;
 mod offsets;
 mod output;
 mod progress;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Reassign(cmd) => reassign::run(cmd),
         cli::Command::Drill(cmd) => drill::run(cmd),
         cli::Command::Validate(a) => validate::run(*a),
+        cli::Command::Health(a) => health::run(*a),
     };
     ExitCode::from(code.code())
 }

@@ -8,11 +8,14 @@ use segment_reader::{Finding, Severity};
 use serde_json::{json, Value};
 
 /// The exit-code contract: 0 clean, 1 findings of severity error, 2 usage or I/O problems.
+/// `drkit health` alone follows Nagios instead (docs/HEALTH.md) and also uses `Unknown` (3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
     Clean,
     Problems,
     Trouble,
+    /// Nagios UNKNOWN: the checks could not be run or judged. Only `drkit health` returns it.
+    Unknown,
 }
 
 impl Outcome {
@@ -21,6 +24,7 @@ impl Outcome {
             Outcome::Clean => 0,
             Outcome::Problems => 1,
             Outcome::Trouble => 2,
+            Outcome::Unknown => 3,
         }
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod corruption;
 mod drill;
 mod gaps;
+mod health;
 mod kafka;
 mod live;
 mod offsets;
