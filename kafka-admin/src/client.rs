@@ -263,7 +263,8 @@ impl ClientConfig {
                 }
                 "enable.ssl.certificate.verification" => tls.verify_certificate = bool_value()?,
                 "sasl.mechanism" | "sasl.mechanisms" => {
-                    mechanism = Some(Mechanism::parse(v).map_err(|e| config(format!("-X {k}: {e}")))?)
+                    mechanism =
+                        Some(Mechanism::parse(v).map_err(|e| config(format!("-X {k}: {e}")))?)
                 }
                 "sasl.username" => username = Some(v.clone()),
                 "sasl.password" => password = Some(Password(v.clone())),
@@ -433,7 +434,8 @@ impl Connection {
     /// One SaslAuthenticate: our bytes out, the server's back; a broker error is an
     /// authentication failure carrying the broker's message.
     fn sasl_round(&mut self, mechanism: &'static str, out: Vec<u8>) -> Result<Bytes, ClientError> {
-        let resp = self.send(&SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out)))?;
+        let resp =
+            self.send(&SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out)))?;
         if resp.error_code != 0 {
             let mut reason = format!("error {} {}", resp.error_code, error_name(resp.error_code));
             if let Some(m) = resp.error_message.as_ref().filter(|m| !m.is_empty()) {
@@ -919,12 +921,22 @@ mod tests {
         assert_eq!(cfg.timeout, Duration::from_millis(500));
         assert_eq!(cfg.security, SecurityProtocol::Plaintext);
         assert!(cfg.tls.is_none() && cfg.sasl.is_none());
-        assert_eq!(ignored, vec!["linger.ms", "ssl.ca.location", "sasl.username"]);
+        assert_eq!(
+            ignored,
+            vec!["linger.ms", "ssl.ca.location", "sasl.username"]
+        );
 
-        let err = |kv: &[(&str, &str)]| ClientConfig::new("a:1", &settings(kv)).unwrap_err().to_string();
+        let err = |kv: &[(&str, &str)]| {
+            ClientConfig::new("a:1", &settings(kv))
+                .unwrap_err()
+                .to_string()
+        };
         let e = err(&[("security.protocol", "SASL_PLAINTEXT")]);
         assert!(e.contains("sasl.mechanism") && e.contains("GSSAPI"), "{e}");
-        let e = err(&[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "GSSAPI")]);
+        let e = err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "GSSAPI"),
+        ]);
         assert!(e.contains("GSSAPI is not supported"), "{e}");
         let e = err(&[
             ("security.protocol", "SASL_PLAINTEXT"),
@@ -934,10 +946,16 @@ mod tests {
         assert!(e.contains("sasl.username") && !e.contains("s3cret"), "{e}");
         let e = err(&[("security.protocol", "TLS")]);
         assert!(e.contains("SASL_SSL"), "{e}");
-        let e = err(&[("security.protocol", "SSL"), ("ssl.ca.location", "/nonexistent/ca.pem")]);
+        let e = err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", "/nonexistent/ca.pem"),
+        ]);
         assert!(e.contains("ssl.ca.location=/nonexistent/ca.pem"), "{e}");
         let e = err(&[("ssl.key.password", "pw")]);
-        assert!(e.contains("encrypted private keys") && !e.contains("pw "), "{e}");
+        assert!(
+            e.contains("encrypted private keys") && !e.contains("pw "),
+            "{e}"
+        );
         let e = err(&[("ssl.endpoint.identification.algorithm", "dns")]);
         assert!(e.contains("https or none"), "{e}");
 

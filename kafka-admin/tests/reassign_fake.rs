@@ -638,7 +638,11 @@ fn not_controller_is_retried_once_after_a_metadata_refresh() {
         assert_eq!(s.alters().len(), 1);
         assert_eq!(s.partition("t", 0).replicas, vec![3, 2, 1]);
     });
-    assert_ne!(a.controller(), Some(1), "the client follows the new controller");
+    assert_ne!(
+        a.controller(),
+        Some(1),
+        "the client follows the new controller"
+    );
 }
 
 #[test]
@@ -650,10 +654,7 @@ fn not_controller_twice_is_reported_not_retried_forever() {
         s.not_controller.insert(LIST, 2);
     });
     let e = reassign::list(&mut a).unwrap_err();
-    assert!(
-        matches!(&e, ClientError::Broker { code: 41, .. }),
-        "{e}"
-    );
+    assert!(matches!(&e, ClientError::Broker { code: 41, .. }), "{e}");
     assert!(e.to_string().contains("NotController"), "{e}");
     fake.with(|s| assert_eq!(s.counts[&LIST], 2));
     // The next request goes through.

@@ -80,7 +80,7 @@ fn sasl_ssl_with_scram_sha_512_describes_topics() {
     assert_eq!(parts[1].replicas, vec![2, 1]);
     // Two rounds per connection (bootstrap, then the partition leaders' connections).
     let rounds = fake.with(|s| s.counts[&(ApiKey::SaslAuthenticate as i16)]);
-    assert!(rounds >= 2 && rounds % 2 == 0, "{rounds}");
+    assert!(rounds >= 2 && rounds.is_multiple_of(2), "{rounds}");
 }
 
 #[test]
@@ -110,7 +110,10 @@ fn a_wrong_scram_password_names_the_mechanism_and_the_brokers_reason_never_the_p
     let e = connect(&fake, &pairs(&kv)).err().unwrap();
     assert!(matches!(e, ClientError::Auth { .. }), "{e}");
     let text = e.to_string();
-    assert!(text.contains("SASL SCRAM-SHA-512 authentication failed"), "{text}");
+    assert!(
+        text.contains("SASL SCRAM-SHA-512 authentication failed"),
+        "{text}"
+    );
     assert!(text.contains("invalid credentials"), "{text}");
     assert!(text.contains(&fake.addr), "{text}");
     let debug = format!("{e:?}");
@@ -138,7 +141,10 @@ fn plain_over_sasl_plaintext_and_its_failure() {
     assert_eq!(a.metadata(None).unwrap().topics.len(), 1);
     let e = connect(&fake, &kv("nope-nope")).err().unwrap().to_string();
     assert!(e.contains("SASL PLAIN authentication failed"), "{e}");
-    assert!(e.contains("Invalid username or password") && !e.contains("nope-nope"), "{e}");
+    assert!(
+        e.contains("Invalid username or password") && !e.contains("nope-nope"),
+        "{e}"
+    );
 }
 
 /// Without SASL the fake, like Kafka, hangs up on anything but ApiVersions: the client's error
@@ -155,13 +161,19 @@ fn a_mechanism_the_broker_does_not_enable_lists_the_enabled_ones() {
     let fake = FakeCluster::start_tls(state(scram512()), tls("localhost"));
     let kv = sasl_ssl("SCRAM-SHA-256", PASSWORD, "ca.pem");
     let e = connect(&fake, &pairs(&kv)).err().unwrap().to_string();
-    assert!(e.contains("SASL SCRAM-SHA-256 authentication failed"), "{e}");
+    assert!(
+        e.contains("SASL SCRAM-SHA-256 authentication failed"),
+        "{e}"
+    );
     assert!(e.contains("enabled: SCRAM-SHA-512"), "{e}");
 
     let kv = sasl_ssl("OAUTHBEARER", PASSWORD, "ca.pem");
     let e = connect(&fake, &pairs(&kv)).err().unwrap();
     assert!(matches!(e, ClientError::Config(_)), "{e}");
-    assert!(e.to_string().contains("OAUTHBEARER is not supported"), "{e}");
+    assert!(
+        e.to_string().contains("OAUTHBEARER is not supported"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -177,13 +189,13 @@ fn a_certificate_from_another_ca_is_a_tls_error_unless_verification_is_off() {
     assert!(matches!(e, ClientError::Tls { .. }), "{e}");
     let text = e.to_string();
     assert!(text.contains("TLS handshake failed"), "{text}");
-    assert!(text.contains("UnknownIssuer") && text.contains("ssl.ca.location"), "{text}");
+    assert!(
+        text.contains("UnknownIssuer") && text.contains("ssl.ca.location"),
+        "{text}"
+    );
 
     let mut kv = ssl("other-ca.pem");
-    kv.push((
-        "enable.ssl.certificate.verification".into(),
-        "false".into(),
-    ));
+    kv.push(("enable.ssl.certificate.verification".into(), "false".into()));
     assert!(connect(&fake, &pairs(&kv)).is_ok());
     assert!(connect(&fake, &pairs(&ssl("ca.pem"))).is_ok());
 }
@@ -232,7 +244,10 @@ fn mutual_tls_presents_the_client_certificate() {
     );
     let ca = fixture("ca.pem");
     let (cert, key) = (fixture("client.pem"), fixture("client.key"));
-    let base = [("security.protocol", "SSL"), ("ssl.ca.location", ca.as_str())];
+    let base = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca.as_str()),
+    ];
     // Without a client certificate the server ends the handshake (TLS 1.3 reports it on first
     // use, so the failure may surface from the first request).
     assert!(connect(&fake, &base).is_err());
@@ -249,7 +264,10 @@ fn tls_against_a_plaintext_listener_is_a_clear_error() {
     let ca = fixture("ca.pem");
     let e = connect(
         &fake,
-        &[("security.protocol", "SSL"), ("ssl.ca.location", ca.as_str())],
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", ca.as_str()),
+        ],
     )
     .err()
     .unwrap();

@@ -188,10 +188,7 @@ impl Scram {
         let client_key = hmac::sign(&salted_key, b"Client Key");
         let stored_key = digest::digest(alg.digest, client_key.as_ref());
         let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!(
-            "{},{server_first},{without_proof}",
-            self.client_first_bare
-        );
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
         let client_signature = hmac::sign(
             &hmac::Key::new(alg.hmac, stored_key.as_ref()),
             auth_message.as_bytes(),
@@ -297,10 +294,15 @@ mod tests {
 
     #[test]
     fn mechanisms_and_redaction() {
-        assert_eq!(Mechanism::parse("scram-sha-512"), Ok(Mechanism::ScramSha512));
+        assert_eq!(
+            Mechanism::parse("scram-sha-512"),
+            Ok(Mechanism::ScramSha512)
+        );
         let e = Mechanism::parse("GSSAPI").unwrap_err();
         assert!(e.contains("GSSAPI") && e.contains("not supported"), "{e}");
-        assert!(Mechanism::parse("OAUTHBEARER").unwrap_err().contains("OAUTHBEARER"));
+        assert!(Mechanism::parse("OAUTHBEARER")
+            .unwrap_err()
+            .contains("OAUTHBEARER"));
         let s = settings(Mechanism::Plain, "alice", "hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
         assert_eq!(plain_message(&s), b"\0alice\0hunter2");

@@ -55,9 +55,9 @@ impl TlsSettings {
             Some(path) => {
                 let certs = read_certs("ssl.ca.location", path)?;
                 for c in certs {
-                    roots.add(c).map_err(|e| {
-                        format!("-X ssl.ca.location={}: {e}", path.display())
-                    })?;
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("-X ssl.ca.location={}: {e}", path.display()))?;
                 }
             }
             None => {

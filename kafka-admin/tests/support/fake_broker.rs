@@ -256,11 +256,7 @@ impl FakeCluster {
         FakeCluster::listen(state, tls.host, Some(config))
     }
 
-    fn listen(
-        state: FakeState,
-        host: &str,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> FakeCluster {
+    fn listen(state: FakeState, host: &str, tls: Option<Arc<rustls::ServerConfig>>) -> FakeCluster {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = format!("{host}:{}", listener.local_addr().unwrap().port());
         let state = Arc::new(Mutex::new(state));
@@ -323,8 +319,11 @@ fn serve<S: Read + Write>(mut conn: S, state: &Mutex<FakeState>, addr: &str) {
             if st.drop_on == Some((key, n)) {
                 None
             } else if let Some(cfg) = st.sasl.clone().filter(|_| !sasl.authenticated) {
-                authenticate(&mut sasl, &cfg, key, version, &mut body)
-                    .or_else(|| (key == ApiKey::ApiVersions as i16).then(|| answer(&mut st, key, version, &mut body, addr)).flatten())
+                authenticate(&mut sasl, &cfg, key, version, &mut body).or_else(|| {
+                    (key == ApiKey::ApiVersions as i16)
+                        .then(|| answer(&mut st, key, version, &mut body, addr))
+                        .flatten()
+                })
             } else {
                 let a = answer(&mut st, key, version, &mut body, addr);
                 if st.drop_after == Some((key, n)) {
@@ -421,7 +420,10 @@ fn answer(st: &mut FakeState, key: i16, v: i16, body: &mut Bytes, addr: &str) ->
     if let Some(n) = st.not_controller.get_mut(&key).filter(|n| **n > 0) {
         *n -= 1;
         let ids: Vec<i32> = st.brokers.keys().copied().collect();
-        let next = ids.iter().position(|&b| b == st.controller).map_or(0, |i| i + 1);
+        let next = ids
+            .iter()
+            .position(|&b| b == st.controller)
+            .map_or(0, |i| i + 1);
         st.controller = ids[next % ids.len()];
         let msg = Some(s("this broker is not the controller"));
         return match api {

@@ -104,7 +104,11 @@ pub fn scram_expected(
     let client_key = mac(m, &salted, b"Client Key");
     let stored_key = hash(m, &client_key);
     let client_sig = mac(m, &stored_key, auth_message.as_bytes());
-    let proof = client_key.iter().zip(&client_sig).map(|(a, b)| a ^ b).collect();
+    let proof = client_key
+        .iter()
+        .zip(&client_sig)
+        .map(|(a, b)| a ^ b)
+        .collect();
     let server_key = mac(m, &salted, b"Server Key");
     (proof, mac(m, &server_key, auth_message.as_bytes()))
 }
@@ -143,9 +147,7 @@ impl SaslConn {
                 self.authenticated = true;
                 Round::Done(vec![])
             } else {
-                Round::Failed(format!(
-                    "Authentication failed: Invalid username or password"
-                ))
+                Round::Failed("Authentication failed: Invalid username or password".to_string())
             };
         }
         let text = String::from_utf8_lossy(bytes).to_string();

@@ -254,12 +254,18 @@ fn execute_over_sasl_ssl_with_mutual_tls() {
     let x = |k: &str, v: String| ["-X".to_string(), format!("{k}={v}")];
     let mut settings = vec![];
     settings.extend(x("security.protocol", "SASL_SSL".into()));
-    settings.extend(x("ssl.ca.location", tls_fixture("ca.pem").display().to_string()));
+    settings.extend(x(
+        "ssl.ca.location",
+        tls_fixture("ca.pem").display().to_string(),
+    ));
     settings.extend(x(
         "ssl.certificate.location",
         tls_fixture("client.pem").display().to_string(),
     ));
-    settings.extend(x("ssl.key.location", tls_fixture("client.key").display().to_string()));
+    settings.extend(x(
+        "ssl.key.location",
+        tls_fixture("client.key").display().to_string(),
+    ));
     settings.extend(x("sasl.mechanisms", "SCRAM-SHA-256".into()));
     settings.extend(x("sasl.username", "ops".into()));
     settings.extend(x("sasl.password", "pw-9f8e".into()));

@@ -187,7 +187,12 @@ fn describe_over_sasl_ssl_with_scram_against_the_protocol_fake() {
             .args(["topics", "describe", "--format", "json"])
             .args(["--bootstrap-server", &fake.addr])
             .args(["-X", "security.protocol=SASL_SSL", "-X", &ca])
-            .args(["-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=ops"])
+            .args([
+                "-X",
+                "sasl.mechanism=SCRAM-SHA-512",
+                "-X",
+                "sasl.username=ops",
+            ])
             .arg("-X")
             .arg(format!("sasl.password={password}"))
             .args(["-X", "ssl.cipher.suites=ECDHE"])
@@ -211,7 +216,10 @@ fn describe_over_sasl_ssl_with_scram_against_the_protocol_fake() {
     // The mechanism is named by the library (kafka-admin's security_fake tests), but tools
     // scrubs every sasl.* value from messages (replay::kafka::is_secret), the mechanism too.
     assert!(stderr.contains("authentication failed"), "{stderr}");
-    assert!(stderr.contains("error 58 SaslAuthenticationFailed"), "{stderr}");
+    assert!(
+        stderr.contains("error 58 SaslAuthenticationFailed"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stderr.contains("wrong-pw-42") && !stdout.contains("wrong-pw-42"));
 }
