@@ -21,7 +21,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -204,7 +204,13 @@ impl ClientConfig {
                 settings
                     .0
                     .iter()
-                    .filter(|(k, _)| is_secret(k))
+                    // The mechanism and user name are not secrets to the library (and
+                    // scrubbing a short user name would garble messages).
+                    .filter(|(k, _)| {
+                        is_secret(k)
+                            && !["sasl.mechanism", "sasl.mechanisms", "sasl.username"]
+                                .contains(&k.to_ascii_lowercase().as_str())
+                    })
                     .cloned()
                     .collect(),
             ),
@@ -326,6 +332,10 @@ pub struct Connection {
     timeout: Duration,
     versions: BTreeMap<i16, (i16, i16)>,
     next_correlation: i32,
+    /// When the SASL session the broker granted (SaslAuthenticate's session_lifetime_ms,
+    /// KIP-368) should be renewed: brokers close connections that outlive it, so a connection
+    /// idle through a long batch wait is replaced instead of failing its next request.
+    renew_at: Option<Instant>,
 }
 
 impl Connection {
@@ -367,6 +377,7 @@ impl Connection {
             timeout: cfg.timeout,
             versions: BTreeMap::new(),
             next_correlation: 1,
+            renew_at: None,
         };
         conn.handshake()?;
         if let Some(sasl) = &cfg.sasl {
@@ -413,16 +424,18 @@ impl Connection {
         }
         match s.mechanism {
             Mechanism::Plain => {
-                self.sasl_round(mechanism, sasl::plain_message(s))?;
+                let (_, lifetime) = self.sasl_round(mechanism, sasl::plain_message(s))?;
+                self.set_lifetime(lifetime);
             }
             Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
                 let nonce = Scram::random_nonce().map_err(|e| auth(&self.addr, e))?;
                 let mut scram = Scram::new(s, nonce).map_err(|e| auth(&self.addr, e))?;
-                let server_first = self.sasl_round(mechanism, scram.client_first())?;
+                let (server_first, _) = self.sasl_round(mechanism, scram.client_first())?;
                 let client_final = scram
                     .client_final(&server_first)
                     .map_err(|e| auth(&self.addr, e))?;
-                let server_final = self.sasl_round(mechanism, client_final)?;
+                let (server_final, lifetime) = self.sasl_round(mechanism, client_final)?;
+                self.set_lifetime(lifetime);
                 scram
                     .verify_server_final(&server_final)
                     .map_err(|e| auth(&self.addr, e))?;
@@ -433,7 +446,11 @@ impl Connection {
 
     /// One SaslAuthenticate: our bytes out, the server's back; a broker error is an
     /// authentication failure carrying the broker's message.
-    fn sasl_round(&mut self, mechanism: &'static str, out: Vec<u8>) -> Result<Bytes, ClientError> {
+    fn sasl_round(
+        &mut self,
+        mechanism: &'static str,
+        out: Vec<u8>,
+    ) -> Result<(Bytes, i64), ClientError> {
         let resp =
             self.send(&SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out)))?;
         if resp.error_code != 0 {
@@ -448,11 +465,25 @@ impl Connection {
                 reason,
             });
         }
-        Ok(resp.auth_bytes)
+        Ok((resp.auth_bytes, resp.session_lifetime_ms))
     }
 
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Renews at 80% of the granted lifetime, as Kafka's own clients re-authenticate between
+    /// 85% and 95%: early enough that a request in flight does not cross the deadline.
+    fn set_lifetime(&mut self, ms: i64) {
+        self.renew_at = u64::try_from(ms)
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(|ms| Instant::now() + Duration::from_millis(ms / 5 * 4));
+    }
+
+    /// The SASL session is (nearly) over: open a new connection instead of using this one.
+    pub fn needs_renewal(&self) -> bool {
+        self.renew_at.is_some_and(|t| Instant::now() >= t)
     }
 
     /// ApiVersions v3 (flexible, what current brokers expect); a broker that does not know v3
@@ -806,6 +837,13 @@ impl Admin {
 
     /// Sends to the bootstrap connection (any broker will do).
     pub fn send_any<R: Request>(&mut self, req: &R) -> Result<R::Response, ClientError> {
+        if self
+            .bootstrap
+            .as_ref()
+            .is_some_and(Connection::needs_renewal)
+        {
+            self.bootstrap = None;
+        }
         if self.bootstrap.is_none() {
             let mut last = None;
             for addr in &self.cfg.bootstrap {
@@ -833,6 +871,9 @@ impl Admin {
 
     /// Sends to broker `id` (broker configs, partition leaders).
     pub fn send_to<R: Request>(&mut self, id: i32, req: &R) -> Result<R::Response, ClientError> {
+        if self.conns.get(&id).is_some_and(Connection::needs_renewal) {
+            self.conns.remove(&id);
+        }
         if !self.conns.contains_key(&id) {
             let info = self
                 .brokers
@@ -1008,6 +1049,31 @@ mod tests {
         cfg.timeout = Duration::from_millis(200);
         let e = Connection::open(&addr, &cfg).err().unwrap();
         assert!(matches!(e, ClientError::Timeout { .. }), "{e}");
+        t.join().unwrap();
+    }
+
+    /// The TLS handshake runs under the same socket timeouts as requests.
+    #[test]
+    fn a_silent_tls_peer_is_a_handshake_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let t = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            drop(s);
+        });
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+        let (mut cfg, _) = ClientConfig::new(
+            &addr,
+            &settings(&[("security.protocol", "SSL"), ("ssl.ca.location", ca)]),
+        )
+        .unwrap();
+        cfg.timeout = Duration::from_millis(200);
+        let e = Connection::open(&addr, &cfg).err().unwrap();
+        assert!(
+            matches!(&e, ClientError::Timeout { api, .. } if api == "TLS handshake"),
+            "{e}"
+        );
         t.join().unwrap();
     }
 }

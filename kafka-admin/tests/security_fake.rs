@@ -274,3 +274,20 @@ fn tls_against_a_plaintext_listener_is_a_clear_error() {
     assert!(matches!(e, ClientError::Tls { .. }), "{e}");
     assert!(e.to_string().contains("is this a TLS listener?"), "{e}");
 }
+
+/// KIP-368: the broker grants a session lifetime and closes connections that outlive it. The
+/// client replaces such a connection before using it, so an idle wait (a batch of a long
+/// reassignment) does not end in a closed connection.
+#[test]
+fn an_expired_sasl_session_is_renewed_not_failed() {
+    let mut sasl = FakeSasl::new(FakeMechanism::Sha512, "alice", PASSWORD);
+    sasl.session_lifetime_ms = 1000;
+    let fake = FakeCluster::start_tls(state(Some(sasl)), tls("localhost"));
+    let kv = sasl_ssl("SCRAM-SHA-512", PASSWORD, "ca.pem");
+    let mut a = connect(&fake, &pairs(&kv)).unwrap();
+    let handshakes = || fake.with(|s| s.counts[&(ApiKey::SaslHandshake as i16)]);
+    assert_eq!(handshakes(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(a.metadata(None).unwrap().topics.len(), 1);
+    assert_eq!(handshakes(), 2);
+}

@@ -289,6 +289,7 @@ impl FakeCluster {
 
 fn serve<S: Read + Write>(mut conn: S, state: &Mutex<FakeState>, addr: &str) {
     let mut sasl = SaslConn::default();
+    let mut session_ends: Option<std::time::Instant> = None;
     loop {
         let mut len = [0u8; 4];
         if conn.read_exact(&mut len).is_err() {
@@ -309,6 +310,9 @@ fn serve<S: Read + Write>(mut conn: S, state: &Mutex<FakeState>, addr: &str) {
             kafka_protocol::protocol::decode_request_header_from_buffer(&mut body).unwrap();
         let key = header.request_api_key;
         let version = header.request_api_version;
+        if session_ends.is_some_and(|t| std::time::Instant::now() >= t) {
+            return;
+        }
         let answer = {
             let mut st = state.lock().unwrap();
             let n = {
@@ -319,7 +323,15 @@ fn serve<S: Read + Write>(mut conn: S, state: &Mutex<FakeState>, addr: &str) {
             if st.drop_on == Some((key, n)) {
                 None
             } else if let Some(cfg) = st.sasl.clone().filter(|_| !sasl.authenticated) {
-                authenticate(&mut sasl, &cfg, key, version, &mut body).or_else(|| {
+                let a = authenticate(&mut sasl, &cfg, key, version, &mut body);
+                // The session starts when authentication is done (and answered).
+                if sasl.authenticated && cfg.session_lifetime_ms > 0 {
+                    session_ends = Some(
+                        std::time::Instant::now()
+                            + std::time::Duration::from_millis(cfg.session_lifetime_ms as u64),
+                    );
+                }
+                a.or_else(|| {
                     (key == ApiKey::ApiVersions as i16)
                         .then(|| answer(&mut st, key, version, &mut body, addr))
                         .flatten()
@@ -376,9 +388,12 @@ fn authenticate(
         ApiKey::SaslAuthenticate => {
             let req = SaslAuthenticateRequest::decode(body, v).unwrap();
             let resp = match conn.authenticate(cfg, &req.auth_bytes) {
-                Round::Continue(b) | Round::Done(b) => {
+                Round::Continue(b) => {
                     SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(b))
                 }
+                Round::Done(b) => SaslAuthenticateResponse::default()
+                    .with_auth_bytes(Bytes::from(b))
+                    .with_session_lifetime_ms(cfg.session_lifetime_ms),
                 Round::Failed(m) => SaslAuthenticateResponse::default()
                     .with_error_code(58)
                     .with_error_message(Some(s(&m))),

@@ -34,6 +34,9 @@ pub struct FakeSasl {
     pub password: String,
     pub salt: Vec<u8>,
     pub iterations: u32,
+    /// Granted in the last SaslAuthenticate answer (KIP-368); a connection used after it is
+    /// closed by the fake, as brokers with `connections.max.reauth.ms` do. 0: no limit.
+    pub session_lifetime_ms: i64,
 }
 
 impl FakeSasl {
@@ -44,6 +47,7 @@ impl FakeSasl {
             password: password.into(),
             salt: b"drkit-fake-salt".to_vec(),
             iterations: 4096,
+            session_lifetime_ms: 0,
         }
     }
 }
