@@ -198,6 +198,22 @@ fn a_certificate_from_another_ca_is_a_tls_error_unless_verification_is_off() {
     kv.push(("enable.ssl.certificate.verification".into(), "false".into()));
     assert!(connect(&fake, &pairs(&kv)).is_ok());
     assert!(connect(&fake, &pairs(&ssl("ca.pem"))).is_ok());
+
+    // A directory of CA files (OpenSSL's CApath) holding the right CA among others.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ca.pem", "other-ca.pem"] {
+        std::fs::copy(tls_fixture(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("README"), "not a certificate").unwrap();
+    let ca_dir = dir.path().display().to_string();
+    let kv = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca_dir.as_str()),
+    ];
+    assert!(connect(&fake, &kv).is_ok());
+    std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
+    let e = connect(&fake, &kv).err().unwrap().to_string();
+    assert!(e.contains("UnknownIssuer"), "{e}");
 }
 
 /// The certificate names `localhost`; the fake is reached (and advertises itself) as 127.0.0.1.

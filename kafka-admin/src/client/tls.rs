@@ -24,7 +24,8 @@ use rustls::{
 /// The `ssl.*` settings, as given (files are read by [`TlsSettings::build`]).
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
-    /// `ssl.ca.location`: PEM file of trusted CAs; none = the system's roots.
+    /// `ssl.ca.location`: PEM file (or directory of PEM files) of trusted CAs; none (or
+    /// librdkafka's `probe`) = the system's roots.
     pub ca: Option<PathBuf>,
     /// `ssl.certificate.location` and `ssl.key.location`: a client certificate (mutual TLS).
     pub certificate: Option<PathBuf>,
@@ -51,9 +52,13 @@ impl TlsSettings {
     pub fn build(&self) -> Result<Arc<rustls::ClientConfig>, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
-        match &self.ca {
+        match self.ca.as_ref().filter(|p| p.as_os_str() != "probe") {
             Some(path) => {
-                let certs = read_certs("ssl.ca.location", path)?;
+                let certs = if path.is_dir() {
+                    read_cert_dir(path)?
+                } else {
+                    read_certs("ssl.ca.location", path)?
+                };
                 for c in certs {
                     roots
                         .add(c)
@@ -118,6 +123,29 @@ fn read_certs(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>
         return Err(format!(
             "-X {setting}={}: no PEM certificate in the file",
             path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// Every certificate in the directory's files (as OpenSSL's `-CApath` users expect; files
+/// without a PEM certificate are skipped).
+fn read_cert_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("-X ssl.ca.location={}: {e}", dir.display()))?;
+    let mut certs = vec![];
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            if let Ok(found) = read_certs("ssl.ca.location", &path) {
+                certs.extend(found);
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!(
+            "-X ssl.ca.location={}: no PEM certificate in the directory",
+            dir.display()
         ));
     }
     Ok(certs)
