@@ -218,6 +218,7 @@ impl ClientConfig {
         let config = |m: String| ClientError::Config(m);
         let mut tls = TlsSettings::new();
         let mut mechanism = None;
+        let mut key_password = false;
         let mut username = None;
         let mut password = None;
         // ssl.*/sasl.* keys that only matter if the protocol uses them, like librdkafka.
@@ -250,14 +251,7 @@ impl ClientConfig {
                 "ssl.ca.location" => tls.ca = Some(PathBuf::from(v)),
                 "ssl.certificate.location" => tls.certificate = Some(PathBuf::from(v)),
                 "ssl.key.location" => tls.key = Some(PathBuf::from(v)),
-                "ssl.key.password" => {
-                    return Err(config(
-                        "-X ssl.key.password: encrypted private keys are not supported by the \
-                         admin client; decrypt the key (openssl pkey -in KEY -out PLAIN.pem) \
-                         and pass ssl.key.location=PLAIN.pem"
-                            .into(),
-                    ))
-                }
+                "ssl.key.password" => key_password = true,
                 "ssl.endpoint.identification.algorithm" => {
                     tls.verify_hostname = match v.to_ascii_lowercase().as_str() {
                         "https" => true,
@@ -268,10 +262,7 @@ impl ClientConfig {
                     }
                 }
                 "enable.ssl.certificate.verification" => tls.verify_certificate = bool_value()?,
-                "sasl.mechanism" | "sasl.mechanisms" => {
-                    mechanism =
-                        Some(Mechanism::parse(v).map_err(|e| config(format!("-X {k}: {e}")))?)
-                }
+                "sasl.mechanism" | "sasl.mechanisms" => mechanism = Some((k, v)),
                 "sasl.username" => username = Some(v.clone()),
                 "sasl.password" => password = Some(Password(v.clone())),
                 _ if key.starts_with("ssl.") => ssl_keys.push(k.clone()),
@@ -292,19 +283,28 @@ impl ClientConfig {
                 .collect()
         };
         if cfg.security.tls() {
+            if key_password {
+                return Err(config(
+                    "-X ssl.key.password: encrypted private keys are not supported by the admin \
+                     client; decrypt the key (openssl pkey -in KEY -out PLAIN.pem) and pass \
+                     ssl.key.location=PLAIN.pem"
+                        .into(),
+                ));
+            }
             cfg.tls = Some(tls.build().map_err(config)?);
             ignored.extend(ssl_keys);
         } else {
             ignored.extend(unused_with("ssl."));
         }
         if cfg.security.sasl() {
-            let Some(mechanism) = mechanism else {
+            let Some((k, v)) = mechanism else {
                 return Err(config(
                     "SASL needs -X sasl.mechanism=PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 \
                      (librdkafka's default, GSSAPI, is not supported by the admin client)"
                         .into(),
                 ));
             };
+            let mechanism = Mechanism::parse(v).map_err(|e| config(format!("-X {k}: {e}")))?;
             let (Some(username), Some(password)) = (username, password) else {
                 return Err(config(format!(
                     "SASL {} needs -X sasl.username and -X sasl.password",
@@ -992,7 +992,7 @@ mod tests {
             ("ssl.ca.location", "/nonexistent/ca.pem"),
         ]);
         assert!(e.contains("ssl.ca.location=/nonexistent/ca.pem"), "{e}");
-        let e = err(&[("ssl.key.password", "pw")]);
+        let e = err(&[("security.protocol", "SSL"), ("ssl.key.password", "pw")]);
         assert!(
             e.contains("encrypted private keys") && !e.contains("pw "),
             "{e}"
@@ -1014,6 +1014,13 @@ mod tests {
         assert_eq!(cfg.sasl.as_ref().unwrap().mechanism, Mechanism::ScramSha256);
         assert_eq!(ignored, vec!["sasl.kerberos.service.name"]);
         assert!(!format!("{cfg:?}").contains("s3cret"));
+        // What would be refused under SSL/SASL is only unused under PLAINTEXT, as in librdkafka.
+        let (_, ignored) = ClientConfig::new(
+            "a:1",
+            &settings(&[("sasl.mechanism", "GSSAPI"), ("ssl.key.password", "pw")]),
+        )
+        .unwrap();
+        assert_eq!(ignored, vec!["ssl.key.password", "sasl.mechanism"]);
         assert!(ClientConfig::new("nohost", &Settings::default()).is_err());
         assert!(ClientConfig::new("", &Settings::default()).is_err());
     }
