@@ -38,7 +38,8 @@ use sasl::{Mechanism, Password, SaslSettings, Scram};
 use tls::{Stream, TlsSettings};
 
 /// Largest response accepted: far above any admin answer, small enough that a garbage length
-/// prefix (a TLS listener, another protocol) cannot make us allocate gigabytes.
+/// prefix (a TLS listener spoken to in plaintext, another protocol) cannot make us allocate
+/// gigabytes.
 const MAX_FRAME: usize = 64 << 20;
 
 /// What went wrong talking to a broker. Every variant names the broker's address and the API.
@@ -58,7 +59,8 @@ pub enum ClientError {
     },
     #[error(
         "{addr}: the broker closed the connection instead of answering {api} v{version} \
-         (brokers close the connection for requests they do not implement)"
+         (brokers close the connection for requests they do not implement, and listeners \
+         that need SASL the client did not use: check -X security.protocol)"
     )]
     Closed {
         addr: String,
@@ -589,7 +591,7 @@ impl Connection {
         let len = u32::from_be_bytes(len) as usize;
         if len > MAX_FRAME {
             return Err(proto(format!(
-                "answer of {len} bytes (is this a Kafka PLAINTEXT listener?)"
+                "answer of {len} bytes (is -X security.protocol right for this listener?)"
             )));
         }
         let mut body = vec![0u8; len];

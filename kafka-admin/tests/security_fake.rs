@@ -154,6 +154,7 @@ fn plaintext_against_a_sasl_listener_is_closed_not_hung() {
     let fake = FakeCluster::start(state(scram512()));
     let e = connect(&fake, &[]).err().unwrap();
     assert!(matches!(e, ClientError::Closed { .. }), "{e}");
+    assert!(e.to_string().contains("-X security.protocol"), "{e}");
 }
 
 #[test]
@@ -306,4 +307,17 @@ fn an_expired_sasl_session_is_renewed_not_failed() {
     std::thread::sleep(std::time::Duration::from_millis(1200));
     assert_eq!(a.metadata(None).unwrap().topics.len(), 1);
     assert_eq!(handshakes(), 2);
+}
+
+/// PLAINTEXT towards a TLS listener: whatever the listener does with the bytes (a TLS alert read
+/// as a length, or a closed connection), the error points at `security.protocol`.
+#[test]
+fn plaintext_against_a_tls_listener_points_at_security_protocol() {
+    let fake = FakeCluster::start_tls(state(None), tls("localhost"));
+    let e = connect(&fake, &[]).err().unwrap();
+    assert!(
+        matches!(e, ClientError::Protocol { .. } | ClientError::Closed { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("-X security.protocol"), "{e}");
 }
