@@ -200,6 +200,16 @@ fn a_certificate_from_another_ca_is_a_tls_error_unless_verification_is_off() {
     assert!(connect(&fake, &pairs(&kv)).is_ok());
     assert!(connect(&fake, &pairs(&ssl("ca.pem"))).is_ok());
 
+    // Without ssl.ca.location the system's roots are trusted, and they do not know the test CA.
+    let e = connect(&fake, &[("security.protocol", "SSL")])
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&e, ClientError::Tls { reason, .. } if reason.contains("UnknownIssuer"))
+            || matches!(&e, ClientError::Config(m) if m.contains("no system CA certificates")),
+        "{e}"
+    );
+
     // A directory of CA files (OpenSSL's CApath) holding the right CA among others.
     let dir = tempfile::tempdir().unwrap();
     for f in ["ca.pem", "other-ca.pem"] {
