@@ -600,3 +600,63 @@ fn a_submission_whose_answer_was_lost_is_not_sent_again_and_a_new_rate_keeps_the
     });
     no_append_or_subtract(&fake);
 }
+
+/// A controller failover between Metadata and the request: the broker answers NOT_CONTROLLER
+/// (nothing was done), the client refreshes metadata and sends once more, to the new controller.
+#[test]
+fn not_controller_is_retried_once_after_a_metadata_refresh() {
+    const ALTER: i16 = 45;
+    const LIST: i16 = 46;
+    const METADATA: i16 = 3;
+    let fake = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), PLAN);
+    let mut a = admin(&fake);
+    assert_eq!(a.controller(), Some(1));
+    fake.with(|s| {
+        s.not_controller.insert(ALTER, 1);
+        s.not_controller.insert(LIST, 1);
+    });
+    let metadata_before = fake.with(|s| s.counts[&METADATA]);
+    let r = reassign::execute(&mut a, &opts(&plan, None, None), &mut |_| {}).unwrap();
+    assert_eq!(r.failed(), 0, "{r:?}");
+    assert_eq!(
+        statuses(&r),
+        vec![
+            (0, "submitted".into()),
+            (1, "submitted".into()),
+            (2, "in_place".into())
+        ]
+    );
+    fake.with(|s| {
+        // Each NOT_CONTROLLER answer was followed by a metadata refresh and one more request.
+        assert_eq!(s.counts[&ALTER], 2);
+        assert_eq!(s.not_controller[&ALTER], 0);
+        assert_eq!(s.not_controller[&LIST], 0);
+        assert!(s.counts[&METADATA] >= metadata_before + 2);
+        // Only the retry was carried out.
+        assert_eq!(s.alters().len(), 1);
+        assert_eq!(s.partition("t", 0).replicas, vec![3, 2, 1]);
+    });
+    assert_ne!(
+        a.controller(),
+        Some(1),
+        "the client follows the new controller"
+    );
+}
+
+#[test]
+fn not_controller_twice_is_reported_not_retried_forever() {
+    const LIST: i16 = 46;
+    let fake = cluster();
+    let mut a = admin(&fake);
+    fake.with(|s| {
+        s.not_controller.insert(LIST, 2);
+    });
+    let e = reassign::list(&mut a).unwrap_err();
+    assert!(matches!(&e, ClientError::Broker { code: 41, .. }), "{e}");
+    assert!(e.to_string().contains("NotController"), "{e}");
+    fake.with(|s| assert_eq!(s.counts[&LIST], 2));
+    // The next request goes through.
+    assert!(reassign::list(&mut a).unwrap().is_empty());
+}

@@ -259,8 +259,8 @@ fn write_rollback(path: &Path, plan: &Plan) -> Result<(), ReassignError> {
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(refused()),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(refused()),
         // A file system without hard links: create the file in place, still never replacing one.
         Err(_) => write(path, true).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -268,7 +268,22 @@ fn write_rollback(path: &Path, plan: &Plan) -> Result<(), ReassignError> {
             } else {
                 ReassignError::io(path, e)
             }
-        }),
+        })?,
+    }
+    sync_dir(path);
+    Ok(())
+}
+
+/// The file's data is synced; its name is durable only once the directory is. The journal
+/// records the rollback as written right after this, so both must survive a crash. Not every
+/// platform can open a directory for syncing, hence best effort.
+fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 

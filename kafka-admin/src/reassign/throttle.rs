@@ -268,7 +268,10 @@ fn send<R: kafka_protocol::protocol::Request>(
     resource: &str,
     name: &str,
     req: &R,
-) -> Result<R::Response, ClientError> {
+) -> Result<R::Response, ClientError>
+where
+    R::Response: crate::client::ControllerAnswer,
+{
     match (resource, name.parse::<i32>()) {
         ("broker", Ok(id)) => admin.send_to(id, req),
         _ => admin.send_controller(req),

@@ -6,14 +6,23 @@
 //! address, so "connect to broker 3" reaches the same responder.
 //!
 //! Knobs: per-partition rejections, reassignments that finish after being listed N times, a
-//! dropped connection instead of the Nth answer to an API, and a log of what was asked.
+//! dropped connection instead of the Nth answer to an API, NOT_CONTROLLER answers, and a log of
+//! what was asked. Security, because no TLS/SASL-capable broker runs here (Tansu 0.1.2's
+//! `--cert`/`--key` cannot be given together, and with `--authentication` its in-memory store
+//! refuses `tansu user create` itself): a TLS listener (rustls, with the committed test CA in
+//! tests/fixtures/tls) and SASL PLAIN/SCRAM (support/fake_sasl.rs).
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+#[path = "fake_sasl.rs"]
+pub mod fake_sasl;
+use fake_sasl::{FakeSasl, Round, SaslConn};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -104,6 +113,12 @@ pub struct FakeState {
     pub log: Vec<Logged>,
     /// APIs left out of the ApiVersions answer.
     pub unsupported: BTreeSet<i16>,
+    /// Answer NOT_CONTROLLER to the next n requests with this API key (reassignments and
+    /// elections), moving the controller to the next broker each time, as after a failover.
+    pub not_controller: BTreeMap<i16, usize>,
+    /// Require SASL: until a connection has authenticated, anything but ApiVersions and the SASL
+    /// requests closes it (as Kafka does).
+    pub sasl: Option<FakeSasl>,
 }
 
 impl FakeState {
@@ -186,10 +201,64 @@ pub struct FakeCluster {
     state: Arc<Mutex<FakeState>>,
 }
 
+/// A file of tests/fixtures/tls (see its README).
+pub fn tls_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../kafka-admin/tests/fixtures/tls")
+        .join(name)
+}
+
+/// How the fake's listener speaks TLS.
+pub struct FakeTls {
+    /// The host name the fake advertises (and `addr` uses); the certificate is for
+    /// `localhost` only.
+    pub host: &'static str,
+    /// Require a client certificate signed by the test CA (mutual TLS).
+    pub client_auth: bool,
+}
+
+fn server_tls(t: &FakeTls) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if t.client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(tls_fixture("ca.pem")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap(),
+        )
+    } else {
+        builder.with_no_client_auth()
+    };
+    let chain = CertificateDer::pem_file_iter(tls_fixture("server.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).unwrap();
+    Arc::new(builder.with_single_cert(chain, key).unwrap())
+}
+
 impl FakeCluster {
     pub fn start(state: FakeState) -> FakeCluster {
+        FakeCluster::listen(state, "127.0.0.1", None)
+    }
+
+    /// A TLS listener (with SASL too if `state.sasl` is set: SASL_SSL).
+    pub fn start_tls(state: FakeState, tls: FakeTls) -> FakeCluster {
+        let config = server_tls(&tls);
+        FakeCluster::listen(state, tls.host, Some(config))
+    }
+
+    fn listen(state: FakeState, host: &str, tls: Option<Arc<rustls::ServerConfig>>) -> FakeCluster {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
+        let addr = format!("{host}:{}", listener.local_addr().unwrap().port());
         let state = Arc::new(Mutex::new(state));
         let s = state.clone();
         let a = addr.clone();
@@ -198,7 +267,16 @@ impl FakeCluster {
                 let Ok(conn) = conn else { return };
                 let s = s.clone();
                 let a = a.clone();
-                std::thread::spawn(move || serve(conn, &s, &a));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(conn, &s, &a),
+                    Some(cfg) => {
+                        let Ok(server) = rustls::ServerConnection::new(cfg) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(server, conn), &s, &a)
+                    }
+                });
             }
         });
         FakeCluster { addr, state }
@@ -209,13 +287,21 @@ impl FakeCluster {
     }
 }
 
-fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
+fn serve<S: Read + Write>(mut conn: S, state: &Mutex<FakeState>, addr: &str) {
+    let mut sasl = SaslConn::default();
+    let mut session_ends: Option<std::time::Instant> = None;
     loop {
         let mut len = [0u8; 4];
         if conn.read_exact(&mut len).is_err() {
             return;
         }
-        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        let len = u32::from_be_bytes(len) as usize;
+        // Kafka's socket.request.max.bytes (100 MiB): a bigger "request" (a TLS ClientHello read
+        // as a length) makes the broker close the connection.
+        if len > 100 << 20 {
+            return;
+        }
+        let mut body = vec![0u8; len];
         if conn.read_exact(&mut body).is_err() {
             return;
         }
@@ -224,6 +310,9 @@ fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
             kafka_protocol::protocol::decode_request_header_from_buffer(&mut body).unwrap();
         let key = header.request_api_key;
         let version = header.request_api_version;
+        if session_ends.is_some_and(|t| std::time::Instant::now() >= t) {
+            return;
+        }
         let answer = {
             let mut st = state.lock().unwrap();
             let n = {
@@ -233,6 +322,20 @@ fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
             };
             if st.drop_on == Some((key, n)) {
                 None
+            } else if let Some(cfg) = st.sasl.clone().filter(|_| !sasl.authenticated) {
+                let a = authenticate(&mut sasl, &cfg, key, version, &mut body);
+                // The session starts when authentication is done (and answered).
+                if sasl.authenticated && cfg.session_lifetime_ms > 0 {
+                    session_ends = Some(
+                        std::time::Instant::now()
+                            + std::time::Duration::from_millis(cfg.session_lifetime_ms as u64),
+                    );
+                }
+                a.or_else(|| {
+                    (key == ApiKey::ApiVersions as i16)
+                        .then(|| answer(&mut st, key, version, &mut body, addr))
+                        .flatten()
+                })
             } else {
                 let a = answer(&mut st, key, version, &mut body, addr);
                 if st.drop_after == Some((key, n)) {
@@ -243,8 +346,8 @@ fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
             }
         };
         let Some(out) = answer else {
-            // Like a broker that does not implement the request: close the connection.
-            let _ = conn.shutdown(std::net::Shutdown::Both);
+            // Like a broker that does not implement the request: close the connection (by
+            // dropping it).
             return;
         };
         let api = ApiKey::try_from(key).unwrap();
@@ -262,6 +365,45 @@ fn serve(mut conn: TcpStream, state: &Mutex<FakeState>, addr: &str) {
     }
 }
 
+/// The SASL requests of a connection not yet authenticated; None (close) for anything else
+/// but ApiVersions, which the caller answers.
+fn authenticate(
+    conn: &mut SaslConn,
+    cfg: &FakeSasl,
+    key: i16,
+    v: i16,
+    body: &mut Bytes,
+) -> Option<BytesMut> {
+    match ApiKey::try_from(key).ok()? {
+        ApiKey::SaslHandshake => {
+            let req = SaslHandshakeRequest::decode(body, v).unwrap();
+            let ok = conn.handshake(cfg, req.mechanism.as_str());
+            enc(
+                &SaslHandshakeResponse::default()
+                    .with_error_code(if ok { 0 } else { 33 })
+                    .with_mechanisms(vec![s(cfg.mechanism.name())]),
+                v,
+            )
+        }
+        ApiKey::SaslAuthenticate => {
+            let req = SaslAuthenticateRequest::decode(body, v).unwrap();
+            let resp = match conn.authenticate(cfg, &req.auth_bytes) {
+                Round::Continue(b) => {
+                    SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(b))
+                }
+                Round::Done(b) => SaslAuthenticateResponse::default()
+                    .with_auth_bytes(Bytes::from(b))
+                    .with_session_lifetime_ms(cfg.session_lifetime_ms),
+                Round::Failed(m) => SaslAuthenticateResponse::default()
+                    .with_error_code(58)
+                    .with_error_message(Some(s(&m))),
+            };
+            enc(&resp, v)
+        }
+        _ => None,
+    }
+}
+
 fn s(x: &str) -> StrBytes {
     StrBytes::from_string(x.to_string())
 }
@@ -272,7 +414,9 @@ fn enc<T: Encodable>(m: &T, v: i16) -> Option<BytesMut> {
     Some(b)
 }
 
-const HANDLED: [ApiKey; 9] = [
+const HANDLED: [ApiKey; 11] = [
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::ListOffsets,
@@ -288,6 +432,32 @@ fn answer(st: &mut FakeState, key: i16, v: i16, body: &mut Bytes, addr: &str) ->
     let api = ApiKey::try_from(key).ok()?;
     let (host, port) = addr.rsplit_once(':').unwrap();
     let port: i32 = port.parse().unwrap();
+    if let Some(n) = st.not_controller.get_mut(&key).filter(|n| **n > 0) {
+        *n -= 1;
+        let ids: Vec<i32> = st.brokers.keys().copied().collect();
+        let next = ids
+            .iter()
+            .position(|&b| b == st.controller)
+            .map_or(0, |i| i + 1);
+        st.controller = ids[next % ids.len()];
+        let msg = Some(s("this broker is not the controller"));
+        return match api {
+            ApiKey::AlterPartitionReassignments => enc(
+                &AlterPartitionReassignmentsResponse::default()
+                    .with_error_code(41)
+                    .with_error_message(msg),
+                v,
+            ),
+            ApiKey::ListPartitionReassignments => enc(
+                &ListPartitionReassignmentsResponse::default()
+                    .with_error_code(41)
+                    .with_error_message(msg),
+                v,
+            ),
+            ApiKey::ElectLeaders => enc(&ElectLeadersResponse::default().with_error_code(41), v),
+            _ => None,
+        };
+    }
     match api {
         ApiKey::ApiVersions => {
             if v > ApiVersionsRequest::VERSIONS.max {

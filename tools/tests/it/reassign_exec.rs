@@ -227,3 +227,63 @@ fn plans_that_do_not_fit_are_refused_with_exit_1() {
     );
     assert!(fake.with(|s| s.alters().is_empty()));
 }
+
+/// `execute` and `list` over SASL_SSL (SCRAM-SHA-256) with mutual TLS, through the binary.
+#[test]
+fn execute_over_sasl_ssl_with_mutual_tls() {
+    use fake_broker::fake_sasl::{FakeMechanism, FakeSasl};
+    use fake_broker::{tls_fixture, FakeTls};
+    let mut st = FakeState::cluster(&[1, 2, 3, 4]).topic(
+        "t",
+        vec![
+            FakePartition::healthy(&[1, 2]),
+            FakePartition::healthy(&[2, 1]),
+            FakePartition::healthy(&[1, 2]),
+        ],
+    );
+    st.sasl = Some(FakeSasl::new(FakeMechanism::Sha256, "ops", "pw-9f8e"));
+    let fake = FakeCluster::start_tls(
+        st,
+        FakeTls {
+            host: "localhost",
+            client_auth: true,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_file(dir.path(), PLAN);
+    let x = |k: &str, v: String| ["-X".to_string(), format!("{k}={v}")];
+    let mut settings = vec![];
+    settings.extend(x("security.protocol", "SASL_SSL".into()));
+    settings.extend(x(
+        "ssl.ca.location",
+        tls_fixture("ca.pem").display().to_string(),
+    ));
+    settings.extend(x(
+        "ssl.certificate.location",
+        tls_fixture("client.pem").display().to_string(),
+    ));
+    settings.extend(x(
+        "ssl.key.location",
+        tls_fixture("client.key").display().to_string(),
+    ));
+    settings.extend(x("sasl.mechanisms", "SCRAM-SHA-256".into()));
+    settings.extend(x("sasl.username", "ops".into()));
+    settings.extend(x("sasl.password", "pw-9f8e".into()));
+    let run = |args: &[&str], plan: Option<&Path>| {
+        let mut c = drkit();
+        c.arg("reassign").args(args).args(&settings);
+        c.args(["--bootstrap-server", &fake.addr]);
+        if let Some(p) = plan {
+            c.arg("--plan").arg(p);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&["execute", "--format", "json"], Some(&plan));
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    fake.with(|s| assert_eq!(s.alters().len(), 1));
+    let out = run(&["list", "--format", "json"], None);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let l = lines(&out);
+    assert_eq!(l.len(), 3, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(l[2]["reassignments"], 2);
+}
