@@ -8,6 +8,7 @@ mod gaps;
 mod kafka;
 mod live;
 mod offsets;
+mod pg_tls;
 mod real;
 mod reassign_exec;
 mod replay;
