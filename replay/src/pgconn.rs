@@ -38,7 +38,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
@@ -66,11 +68,9 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            _ => {
-                return Err(ConnectError::Config(format!(
-                    "invalid sslmode {s:?} (disable, allow, prefer, require, verify-ca or verify-full)"
-                )))
-            }
+            _ => return Err(ConnectError::Config(format!(
+                "invalid sslmode {s:?} (disable, allow, prefer, require, verify-ca or verify-full)"
+            ))),
         })
     }
     fn name(self) -> &'static str {
@@ -112,8 +112,8 @@ pub enum ConnectError {
 /// task runs on the current tokio runtime.
 pub async fn connect(conninfo: &str) -> Result<Client, ConnectError> {
     let (rest, params) = split(conninfo)?;
-    let mut config = Config::from_str(&rest)
-        .map_err(|e| ConnectError::Config(redact(&error_chain(&e))))?;
+    let mut config =
+        Config::from_str(&rest).map_err(|e| ConnectError::Config(redact(&error_chain(&e))))?;
     let mode = effective_mode(&params)?;
     config.ssl_mode(match mode {
         SslMode::Disable => PgSslMode::Disable,
@@ -424,7 +424,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -432,7 +437,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
@@ -554,9 +564,11 @@ fn tls_hint(e: &io::Error) -> String {
         }
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => "the server's certificate is not valid for this host name (sslmode=verify-full checks \
+        ) => {
+            "the server's certificate is not valid for this host name (sslmode=verify-full checks \
               it; verify-ca does not)"
-            .into(),
+                .into()
+        }
         other => other.to_string(),
     }
 }
@@ -654,7 +666,10 @@ mod tests {
             "postgres://u:pw@h:5/db?application_name=x&sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&connect_timeout=3",
         )
         .unwrap();
-        assert_eq!(rest, "postgres://u:pw@h:5/db?application_name=x&connect_timeout=3");
+        assert_eq!(
+            rest,
+            "postgres://u:pw@h:5/db?application_name=x&connect_timeout=3"
+        );
         assert_eq!(p.mode, Some(SslMode::VerifyFull));
         assert_eq!(p.rootcert.as_deref(), Some("/tmp/ca.pem"));
         let (rest, p) = split("postgresql://h/db?sslmode=require").unwrap();
@@ -693,7 +708,10 @@ mod tests {
     fn modes_follow_libpq_defaults() {
         let mode = |s: &str| effective_mode(&split(s).unwrap().1);
         assert_eq!(mode("host=h").unwrap(), SslMode::Prefer);
-        assert_eq!(mode("host=h sslrootcert=system").unwrap(), SslMode::VerifyFull);
+        assert_eq!(
+            mode("host=h sslrootcert=system").unwrap(),
+            SslMode::VerifyFull
+        );
         let e = mode("host=h sslrootcert=system sslmode=require").unwrap_err();
         assert!(e.to_string().contains("weak sslmode \"require\""), "{e}");
     }
@@ -703,16 +721,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let p = split(&format!("host=h sslmode=verify-ca sslrootcert={}", empty.display()))
-            .unwrap()
-            .1;
-        let e = client_config(SslMode::VerifyCa, &p).unwrap_err().to_string();
+        let p = split(&format!(
+            "host=h sslmode=verify-ca sslrootcert={}",
+            empty.display()
+        ))
+        .unwrap()
+        .1;
+        let e = client_config(SslMode::VerifyCa, &p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no usable PEM certificate"), "{e}");
         let missing = dir.path().join("missing.pem");
-        let p = split(&format!("host=h sslmode=verify-full sslrootcert={}", missing.display()))
-            .unwrap()
-            .1;
-        let e = client_config(SslMode::VerifyFull, &p).unwrap_err().to_string();
+        let p = split(&format!(
+            "host=h sslmode=verify-full sslrootcert={}",
+            missing.display()
+        ))
+        .unwrap()
+        .1;
+        let e = client_config(SslMode::VerifyFull, &p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.pem"), "{e}");
     }
 }

@@ -67,9 +67,7 @@ fn on_db(url: &str, db: &str) -> String {
 /// Connects through drkit's one connect function and reports whether the session is encrypted.
 fn ssl_in_use(conninfo: &str) -> Result<bool, String> {
     rt().block_on(async {
-        let c = pgconn::connect(conninfo)
-            .await
-            .map_err(|e| e.to_string())?;
+        let c = pgconn::connect(conninfo).await.map_err(|e| e.to_string())?;
         let row = c
             .query_one(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -94,13 +92,20 @@ fn other_ca(dir: &Path) -> String {
         .args(["-days", "1", "-subj", "/CN=not the drkit test CA"])
         .output()
         .expect("run openssl");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     pem.display().to_string()
 }
 
 #[test]
 fn require_encrypts_without_checking_the_certificate() {
-    assert_eq!(ssl_in_use(&with(&server().url, "sslmode=require")), Ok(true));
+    assert_eq!(
+        ssl_in_use(&with(&server().url, "sslmode=require")),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -181,7 +186,10 @@ fn client_certificate_logs_in_the_role_it_names() {
     let key = s.tls.join("client.key").display().to_string();
     let url = with(
         &base,
-        &format!("sslmode=verify-full&sslrootcert={}&sslcert={cert}&sslkey={key}", ca()),
+        &format!(
+            "sslmode=verify-full&sslrootcert={}&sslcert={cert}&sslkey={key}",
+            ca()
+        ),
     );
     let who = rt().block_on(async {
         let c = pgconn::connect(&url).await.unwrap();
@@ -237,7 +245,11 @@ fn drkit_gaps_over_verify_full() {
     let wrong = url.replace(&ca(), &other_ca(tmp.path()));
     let run = gaps(&wrong);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("TLS handshake with 127.0.0.1 failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("TLS handshake with 127.0.0.1 failed"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
 
@@ -250,7 +262,9 @@ fn drkit_replay_from_pg_environment_over_verify_full() {
     let admin = with(&s.url, "sslmode=require");
     rt().block_on(async {
         let c = pgconn::connect(&admin).await.unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
     });
     let d = testdata().join("logs/snappy-0");
     let replay = |mode: &str| {
@@ -272,15 +286,20 @@ fn drkit_replay_from_pg_environment_over_verify_full() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no encryption"), "{err}");
     let out = replay("verify-full");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = rt().block_on(async {
-        let c = pgconn::connect(&with(
-            &on_db(&s.url, &db),
-            "sslmode=require",
-        ))
-        .await
-        .unwrap();
-        let r = c.query_one("SELECT count(*) FROM telemetry", &[]).await.unwrap();
+        let c = pgconn::connect(&with(&on_db(&s.url, &db), "sslmode=require"))
+            .await
+            .unwrap();
+        let r = c
+            .query_one("SELECT count(*) FROM telemetry", &[])
+            .await
+            .unwrap();
         r.get::<_, i64>(0)
     });
     assert!(rows > 100, "{rows} rows");
