@@ -7,7 +7,8 @@
 #   PG_SSL=1 scripts/pg.sh start DIR     -> ssl=on with a fresh CA: DIR/tls/ca.pem signs the server
 #                                            certificate (127.0.0.1, localhost) and DIR/tls/client.pem
 #                                            (+ client.key, CN=drkit_cert: role drkit_cert logs in
-#                                            with it, `cert` auth); plain connections still work
+#                                            with it, `cert` auth; role drkit_pw, password
+#                                            hunter2, SCRAM); plain connections still work
 #   PG_SSL=only scripts/pg.sh start DIR  -> the same, and TCP connections without TLS are refused
 #
 # Installs Debian's postgresql-15 when the server binaries are missing. initdb refuses to run as
@@ -84,8 +85,11 @@ case "$cmd" in
       make_certs "$dir/tls"
       for f in server.pem server.key ca.pem; do cp "$dir/tls/$f" "$real/data/$f"; done
       hba="$real/data/pg_hba.conf"
-      # drkit_cert logs in only with a client certificate the CA signed.
-      { echo "hostssl all drkit_cert 127.0.0.1/32 cert"; grep -v '^[[:space:]]*#' "$hba"; } >"$hba.new"
+      # drkit_cert logs in only with a client certificate the CA signed, drkit_pw with the
+      # password drkit_pw (SCRAM).
+      { echo "hostssl all drkit_cert 127.0.0.1/32 cert"
+        echo "hostssl all drkit_pw 127.0.0.1/32 scram-sha-256"
+        grep -v '^[[:space:]]*#' "$hba"; } >"$hba.new"
       mv "$hba.new" "$hba"
       if [ "$PG_SSL" = only ]; then sed -i 's/^host\([[:space:]]\)/hostssl\1/' "$hba"; fi
       if [ "$(id -u)" = 0 ]; then chown postgres "$real/data"/{server.pem,server.key,ca.pem,pg_hba.conf}; fi
@@ -96,7 +100,7 @@ case "$cmd" in
       -o "-p $port -k $real -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $ssl_opts" start >/dev/null
     if [ -n "${PG_SSL:-}" ]; then
       # libpq's default sslmode=prefer negotiates TLS when the server demands it.
-      as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U drkit -d postgres -qc "CREATE ROLE drkit_cert LOGIN" >/dev/null
+      as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U drkit -d postgres -qc "CREATE ROLE drkit_cert LOGIN; CREATE ROLE drkit_pw LOGIN PASSWORD 'hunter2'" >/dev/null
     fi
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U drkit drkit
     if [ -n "${PG_OWNER_PID:-}" ]; then

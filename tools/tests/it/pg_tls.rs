@@ -203,20 +203,22 @@ fn client_certificate_logs_in_the_role_it_names() {
     assert!(e.contains("sslcert given without sslkey"), "{e}");
 }
 
-/// `drkit gaps --db` over verify-full: the report as without TLS; with the wrong CA, exit 2 with
-/// the host and the reason, never the password.
+/// `drkit gaps --db` over verify-full with a SCRAM password login: the report as without TLS;
+/// with the wrong CA or password, exit 2 with the host and the reason, never the password.
 #[test]
 fn drkit_gaps_over_verify_full() {
     let s = server();
     let db = format!("tls_gaps_{}", std::process::id());
     let admin = with(&s.url, &format!("sslmode=verify-full&sslrootcert={}", ca()));
     let url = with(
-        &on_db(&s.url.replace("drkit@", "drkit:hunter2@"), &db),
+        &on_db(&s.url.replace("drkit@", "drkit_pw:hunter2@"), &db),
         &format!("sslmode=verify-full&sslrootcert={}", ca()),
     );
     rt().block_on(async {
         let c = pgconn::connect(&admin).await.unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {db} OWNER drkit_pw"))
+            .await
+            .unwrap();
         let c = pgconn::connect(&url).await.unwrap();
         c.batch_execute(
             "CREATE TABLE t (ts timestamptz NOT NULL, asset text NOT NULL);
@@ -251,6 +253,16 @@ fn drkit_gaps_over_verify_full() {
         run.stderr
     );
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+
+    let run = gaps(&url.replace("hunter2", "hunter3"));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("password authentication failed for user \"drkit_pw\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("hunter3"), "{}", run.stderr);
 }
 
 /// `drkit replay` from libpq's environment variables, TLS ones included (PGSSLMODE,
