@@ -68,9 +68,12 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            _ => return Err(ConnectError::Config(format!(
-                "invalid sslmode {s:?} (disable, allow, prefer, require, verify-ca or verify-full)"
-            ))),
+            _ => {
+                let want = "disable, allow, prefer, require, verify-ca or verify-full";
+                return Err(ConnectError::Config(format!(
+                    "invalid sslmode {s:?} ({want})"
+                )));
+            }
         })
     }
     fn name(self) -> &'static str {

@@ -109,8 +109,10 @@ fn require_encrypts_without_checking_the_certificate() {
 }
 
 #[test]
-fn default_is_prefer_and_takes_tls_when_offered() {
+fn default_is_prefer_and_takes_tls_when_offered_as_does_allow() {
     assert_eq!(ssl_in_use(&server().url), Ok(true));
+    // allow is treated as prefer (TLS asked for first).
+    assert_eq!(ssl_in_use(&with(&server().url, "sslmode=allow")), Ok(true));
 }
 
 #[test]
