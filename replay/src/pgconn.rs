@@ -23,7 +23,9 @@
 //! files, no encrypted keys). `sslsni=0` turns SNI off, `ssl_min_protocol_version=TLSv1.3` raises
 //! the floor (rustls never speaks below TLS 1.2). `sslcrl`, `sslcrldir`, `sslpassword` and
 //! `ssl_max_protocol_version` are refused as not supported rather than silently ignored.
-//! SCRAM channel binding is not offered (`channel_binding=prefer` then authenticates without it).
+//! SCRAM logins over TLS use channel binding (`tls-server-end-point`) when the server offers it,
+//! except for certificates signed with Ed25519 or RSA-PSS (no binding then; with
+//! `channel_binding=require` such a login fails).
 
 use std::future::Future;
 use std::io;
@@ -551,7 +553,13 @@ where
                         format!("TLS handshake with {} failed: {}", self.host, tls_hint(&e)),
                     )
                 })?;
-            Ok(RustlsStream(tls))
+            let end_point = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| tls_server_end_point(c));
+            Ok(RustlsStream(tls, end_point))
         })
     }
 }
@@ -576,7 +584,8 @@ fn tls_hint(e: &io::Error) -> String {
     }
 }
 
-pub struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
+/// The session, and the server certificate's hash for channel binding.
+pub struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>, Option<Vec<u8>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
     fn poll_read(
@@ -606,8 +615,78 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        match &self.1 {
+            Some(hash) => ChannelBinding::tls_server_end_point(hash.clone()),
+            None => ChannelBinding::none(),
+        }
     }
+}
+
+/// RFC 5929's `tls-server-end-point`: the certificate hashed with the hash of its signature
+/// algorithm, SHA-256 for MD5 and SHA-1, as the server computes it. `None` (no channel binding)
+/// for algorithms without one hash (Ed25519, RSA-PSS) or a certificate that does not parse.
+fn tls_server_end_point(cert: &[u8]) -> Option<Vec<u8>> {
+    use ring::digest;
+    // sha{1,256,384,512}WithRSAEncryption and md5WithRSAEncryption: 1.2.840.113549.1.1.x
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    // ecdsa-with-SHA1 1.2.840.10045.4.1 and ecdsa-with-SHA{256,384,512} 1.2.840.10045.4.3.x
+    const ECDSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04];
+    let oid = signature_algorithm(cert)?;
+    let alg = if let Some(last) = oid.strip_prefix(RSA) {
+        match last {
+            [0x04] | [0x05] | [0x0b] => &digest::SHA256,
+            [0x0c] => &digest::SHA384,
+            [0x0d] => &digest::SHA512,
+            _ => return None,
+        }
+    } else if let Some(rest) = oid.strip_prefix(ECDSA) {
+        match rest {
+            [0x01] | [0x03, 0x02] => &digest::SHA256,
+            [0x03, 0x03] => &digest::SHA384,
+            [0x03, 0x04] => &digest::SHA512,
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    Some(digest::digest(alg, cert).as_ref().to_vec())
+}
+
+/// The OID of `Certificate.signatureAlgorithm` (DER: SEQUENCE { tbsCertificate,
+/// signatureAlgorithm SEQUENCE { OID, ... }, signature }).
+fn signature_algorithm(cert: &[u8]) -> Option<&[u8]> {
+    let (tag, body, _) = der(cert)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (_, _, after_tbs) = der(body)?;
+    let (tag, alg, _) = der(after_tbs)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (tag, oid, _) = der(alg)?;
+    (tag == 0x06).then_some(oid)
+}
+
+/// One DER element: its tag, its contents and what follows it.
+fn der(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (bytes, r) = rest.split_at_checked(n)?;
+        rest = r;
+        bytes
+            .iter()
+            .fold(0usize, |acc, &x| (acc << 8) | usize::from(x))
+    };
+    let (body, after) = rest.split_at_checked(len)?;
+    Some((tag, body, after))
 }
 
 fn host_list(config: &Config) -> String {
@@ -717,6 +796,27 @@ mod tests {
         );
         let e = mode("host=h sslrootcert=system sslmode=require").unwrap_err();
         assert!(e.to_string().contains("weak sslmode \"require\""), "{e}");
+    }
+
+    #[test]
+    fn truncated_or_odd_certificates_give_no_channel_binding() {
+        for der in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+            &[0x30, 0x02, 0x30, 0x00],
+            &[0x30, 0x06, 0x30, 0x00, 0x30, 0x02, 0x05, 0x00],
+        ] {
+            assert_eq!(tls_server_end_point(der), None, "{der:?}");
+        }
+        // ecdsa-with-SHA256: SHA-256 of the whole certificate.
+        let cert = [
+            0x30, 0x0e, 0x30, 0x00, 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04,
+            0x03, 0x02,
+        ];
+        let want = ring::digest::digest(&ring::digest::SHA256, &cert);
+        assert_eq!(tls_server_end_point(&cert).unwrap(), want.as_ref());
     }
 
     #[test]

@@ -245,6 +245,11 @@ fn drkit_gaps_over_verify_full() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.summary()["gaps"], 1, "{}", run.stdout);
 
+    // The same login with channel binding demanded: the server checks the certificate hash
+    // drkit sends (SCRAM-SHA-256-PLUS), so a wrong hash fails the login.
+    let run = gaps(&with(&url, "channel_binding=require"));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
     let tmp = tempfile::tempdir().unwrap();
     let wrong = url.replace(&ca(), &other_ca(tmp.path()));
     let run = gaps(&wrong);
