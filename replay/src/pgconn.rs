@@ -310,8 +310,9 @@ fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectEr
         .map_err(|e| ConnectError::Config(format!("TLS setup: {e}")))?;
 
     // The root certificates: explicit, or libpq's default file (required by verify-*, used by
-    // weaker modes only when it exists).
+    // weaker modes only when it exists). Without TLS no file is read, as in libpq.
     let roots = match p.rootcert.as_deref() {
+        _ if mode == SslMode::Disable => None,
         Some("system") => Some(system_roots()?),
         Some(path) => Some(file_roots(Path::new(path))?),
         None => match default_rootcert() {
@@ -343,6 +344,7 @@ fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectEr
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match (&p.cert, &p.key) {
+        _ if mode == SslMode::Disable => builder.with_no_client_auth(),
         (None, None) => builder.with_no_client_auth(),
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
@@ -845,5 +847,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.pem"), "{e}");
+        // Without TLS the files are not read.
+        assert!(client_config(SslMode::Disable, &p).is_ok());
     }
 }
