@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::gaps::{Gap, GapKind, Report, Window};
 
@@ -126,10 +126,10 @@ fn redact_query_password(tail: &str) -> String {
 /// What went wrong, with the names involved (never the password).
 #[derive(Debug, thiserror::Error)]
 pub enum GapsSqlError {
-    #[error("cannot connect to {url}: {}", chain(.source))]
+    #[error("cannot connect to {url}: {source}")]
     Connect {
         url: String,
-        source: tokio_postgres::Error,
+        source: crate::pgconn::ConnectError,
     },
     #[error("invalid identifier {0:?} (empty or containing NUL)")]
     BadIdentifier(String),
@@ -166,19 +166,15 @@ fn q(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> GapsSqlError {
     move |source| GapsSqlError::Query { what, source }
 }
 
-/// Connects without TLS; the connection task runs on the current tokio runtime.
+/// Connects with libpq's TLS parameters ([`crate::pgconn`]); the connection task runs on the
+/// current tokio runtime.
 pub async fn connect(url: &str) -> Result<Client, GapsSqlError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
+    crate::pgconn::connect(url)
         .await
         .map_err(|source| GapsSqlError::Connect {
             url: redact_url(url),
             source,
-        })?;
-    tokio::spawn(async move {
-        // A connection error surfaces on the client's next query; nothing to do here.
-        let _ = conn.await;
-    });
-    Ok(client)
+        })
 }
 
 /// The RPO and the bucket width, bound as microseconds.

@@ -23,6 +23,7 @@ pub mod gaps_sql;
 pub mod kafka;
 
 pub mod mapping;
+pub mod pgconn;
 pub mod pgcopy;
 pub mod project;
 pub mod sink;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::mapping::{
     encode_message, quote_ident, quote_table, ColType, Mapping, MessageRef, TimeWindow,
@@ -44,8 +44,9 @@ impl DbUrl {
         DbUrl(url.into())
     }
     /// A key-value connection string from libpq's environment variables (`PGHOST`, `PGPORT`,
-    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`), as psql would use them; `None`
-    /// without `PGHOST`. tokio-postgres does not read the environment itself.
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, and the TLS ones `PGSSLMODE`, `PGSSLROOTCERT`,
+    /// `PGSSLCERT`, `PGSSLKEY`), as psql would use them; `None` without `PGHOST`.
+    /// tokio-postgres does not read the environment itself.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<DbUrl> {
         var("PGHOST")?;
         let mut parts = vec![];
@@ -56,6 +57,9 @@ impl DbUrl {
             ("PGPASSWORD", "password"),
             ("PGDATABASE", "dbname"),
             ("PGSSLMODE", "sslmode"),
+            ("PGSSLROOTCERT", "sslrootcert"),
+            ("PGSSLCERT", "sslcert"),
+            ("PGSSLKEY", "sslkey"),
         ] {
             if let Some(v) = var(env) {
                 let v = v.replace('\\', "\\\\").replace('\'', "\\'");
@@ -495,14 +499,12 @@ fn write_dead(
 }
 
 async fn connect(url: &DbUrl) -> Result<Client, ReplayError> {
-    let (client, conn) = tokio_postgres::connect(url.expose(), NoTls)
+    crate::pgconn::connect(url.expose())
         .await
         .map_err(|e| ReplayError::Connect {
             url: url.clone(),
-            reason: redact(&pg_message(&e)),
-        })?;
-    tokio::spawn(conn);
-    Ok(client)
+            reason: e.to_string(),
+        })
 }
 
 /// Commits one chunk, reconnecting with backoff after a lost connection.

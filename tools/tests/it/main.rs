@@ -11,6 +11,7 @@ mod health;
 mod kafka;
 mod live;
 mod offsets;
+mod pg_tls;
 mod real;
 mod reassign;
 mod reassign_exec;
