@@ -57,9 +57,14 @@ pub enum Partitions {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Settings(pub Vec<(String, String)>);
 
-/// Settings whose value must never be printed: passwords, secrets, keys, all of `sasl.*`.
+/// Settings whose value must never be printed: passwords, secrets, keys, all of `sasl.*` but the
+/// mechanism (a public name such as `PLAIN`: scrubbing it from messages would garble them and
+/// hide which login failed).
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
+    if k == "sasl.mechanism" || k == "sasl.mechanisms" {
+        return false;
+    }
     k.contains("password")
         || k.contains("secret")
         || k.starts_with("sasl.")
@@ -572,12 +577,13 @@ mod tests {
             ("ssl.key.password".into(), "k3y".into()),
             ("client.secret.x".into(), "s3".into()),
             ("security.protocol".into(), "SASL_SSL".into()),
+            ("sasl.mechanisms".into(), "SCRAM-SHA-512".into()),
         ]);
         let d = format!("{s:?}");
         for v in ["hunter2", "alice", "k3y", "s3"] {
             assert!(!d.contains(v), "{d}");
         }
-        assert!(d.contains("SASL_SSL"));
+        assert!(d.contains("SASL_SSL") && d.contains("SCRAM-SHA-512"));
         assert_eq!(
             s.scrub("Invalid value \"hunter2\" for sasl.password"),
             "Invalid value \"***\" for sasl.password"
