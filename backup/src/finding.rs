@@ -79,6 +79,7 @@ kinds! {
     BasebackupFileSize => "basebackup_file_size", Error, "A file in base.tar has a different size than backup_manifest records.";
     BasebackupMissingFile => "basebackup_missing_file", Error, "backup_manifest lists a file that base.tar does not hold.";
     BasebackupExtraFile => "basebackup_extra_file", Error, "base.tar holds a file backup_manifest does not list.";
+    BasebackupGzipBad => "basebackup_gzip_bad", Error, "base.tar.gz's gzip stream is damaged (bad deflate data, or a CRC-32 or length trailer that does not match): the tar after that point cannot be read.";
     TarTruncated => "tar_truncated", Error, "The tar ends inside a header or a file, or without its end-of-archive blocks.";
     TarBad => "tar_bad", Error, "A tar header fails its checksum or has an unreadable size.";
     RdbBadHeader => "rdb_bad_header", Error, "The RDB file does not start with REDIS and a four-digit version.";

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 /// [`BufRead`] still hash whole buffers' worth at once.
 pub struct HashingReader<'p, R> {
     inner: io::BufReader<R>,
-    hasher: Sha256,
+    /// `None` for a reader that only counts: the decompressed side of a compressed file, whose
+    /// bytes no checksum covers.
+    hasher: Option<Sha256>,
     position: u64,
     progress: &'p mut dyn FnMut(u64),
 }
@@ -19,9 +21,17 @@ impl<'p, R: Read> HashingReader<'p, R> {
     pub fn new(inner: R, progress: &'p mut dyn FnMut(u64)) -> Self {
         HashingReader {
             inner: io::BufReader::with_capacity(1 << 20, inner),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             position: 0,
             progress,
+        }
+    }
+
+    /// A reader that counts positions but hashes nothing (see `hasher`).
+    pub fn counting(inner: R, progress: &'p mut dyn FnMut(u64)) -> Self {
+        HashingReader {
+            hasher: None,
+            ..HashingReader::new(inner, progress)
         }
     }
 
@@ -56,7 +66,9 @@ impl<'p, R: Read> HashingReader<'p, R> {
     pub fn finish(mut self) -> io::Result<([u8; 32], u64)> {
         self.skip(u64::MAX)?;
         let mut out = [0u8; 32];
-        out.copy_from_slice(&self.hasher.finalize());
+        if let Some(h) = self.hasher {
+            out.copy_from_slice(&h.finalize());
+        }
         Ok((out, self.position))
     }
 }
@@ -69,7 +81,9 @@ impl<R: Read> BufRead for HashingReader<'_, R> {
     fn consume(&mut self, amt: usize) {
         let buf = self.inner.buffer();
         let amt = amt.min(buf.len());
-        self.hasher.update(buf.get(..amt).unwrap_or(&[]));
+        if let Some(h) = &mut self.hasher {
+            h.update(buf.get(..amt).unwrap_or(&[]));
+        }
         self.inner.consume(amt);
         self.position += amt as u64;
         (self.progress)(amt as u64);

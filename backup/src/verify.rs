@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::finding::{Finding, Kind, Severity};
@@ -24,6 +24,8 @@ pub enum Format {
     Aof,
     AofManifest,
     BaseTar,
+    /// `pg_basebackup -Ft -z`: the same tar, gzip-compressed.
+    BaseTarGz,
     BackupManifest,
     Sidecar,
     Other,
@@ -37,6 +39,7 @@ impl Format {
             Format::Aof => "aof",
             Format::AofManifest => "aof_manifest",
             Format::BaseTar => "base_tar",
+            Format::BaseTarGz => "base_tar_gz",
             Format::BackupManifest => "backup_manifest",
             Format::Sidecar => "sha256_sidecar",
             Format::Other => "other",
@@ -214,6 +217,8 @@ fn detect(path: &Path, head: &[u8]) -> Format {
         Format::BackupManifest
     } else if name == "base.tar" && manifest_beside {
         Format::BaseTar
+    } else if name == "base.tar.gz" && manifest_beside {
+        Format::BaseTarGz
     } else if head.starts_with(pgdump::MAGIC) || short_prefix(pgdump::MAGIC) {
         Format::PgDump
     } else if head.starts_with(redis::RDB_MAGIC) || short_prefix(redis::RDB_MAGIC) {
@@ -224,6 +229,46 @@ fn detect(path: &Path, head: &[u8]) -> Format {
         Format::Aof
     } else {
         Format::Other
+    }
+}
+
+/// `base.tar.gz`: the tar is checked as it is inflated from the one read of the compressed file
+/// (which alone feeds the SHA-256 for the sidecar). Positions in tar findings are in the
+/// decompressed tar; damaged gzip data (bad deflate stream, CRC-32 or length trailer) is a
+/// finding at the compressed offset where inflating stopped, not an I/O error.
+fn check_base_tar_gz<R: Read>(
+    r: &mut HashingReader<'_, R>,
+    path: &Path,
+    manifest: &basebackup::Manifest,
+    findings: &mut Vec<Finding>,
+) -> io::Result<u64> {
+    let mut nothing = |_: u64| {};
+    let mut tar = HashingReader::counting(flate2::read::GzDecoder::new(&mut *r), &mut nothing);
+    let result = basebackup::check_base_tar(&mut tar, path, manifest, findings);
+    let inflated = tar.position();
+    drop(tar);
+    match result {
+        Ok(n) => Ok(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+            ) =>
+        {
+            findings.push(
+                Finding::new(
+                    Kind::BasebackupGzipBad,
+                    path,
+                    format!(
+                        "gzip data damaged ({e}) after {inflated} bytes of tar were inflated: \
+                         the rest of the tar is unreadable"
+                    ),
+                )
+                .at(r.position()),
+            );
+            Ok(0)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -262,12 +307,15 @@ pub fn verify_file(
             io::Read::read_to_end(&mut r, &mut text)?;
             basebackup::parse_manifest(&text, path, &mut findings);
         }
-        Format::BaseTar => {
+        Format::BaseTar | Format::BaseTarGz => {
             let mpath = path.with_file_name("backup_manifest");
             // The manifest's own problems are reported when it is verified itself.
             let manifest = basebackup::parse_manifest(&fs::read(&mpath)?, &mpath, &mut Vec::new());
             match manifest {
-                Some(m) => entries = basebackup::check_base_tar(&mut r, path, &m, &mut findings)?,
+                Some(m) if format == Format::BaseTar => {
+                    entries = basebackup::check_base_tar(&mut r, path, &m, &mut findings)?
+                }
+                Some(m) => entries = check_base_tar_gz(&mut r, path, &m, &mut findings)?,
                 None => findings.push(Finding::new(
                     Kind::BasebackupManifestBad,
                     path,

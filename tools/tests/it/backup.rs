@@ -682,3 +682,63 @@ fn base_backup_tar_against_its_manifest() {
     assert_eq!(r.one("basebackup_file_checksum")["entry"], "backup_label");
     assert_eq!(r.errors().len(), 1, "{}", r.stdout);
 }
+
+/// `pg_basebackup -Ft -z` (MS5's 4-hourly backup): the tar inside base.tar.gz is checked
+/// against the manifest while it is inflated, and damage to the compressed bytes is caught.
+#[test]
+fn gzip_base_backup_against_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = dir.path().join("bb");
+    let out = Command::new(format!("{PG_BIN}/pg_basebackup"))
+        .args(["-d", support::server_url(), "-Ft", "-z", "-c", "fast", "-D"])
+        .arg(&bb)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bb.join("base.tar.gz").is_file());
+    let r = verify(&[], &[&bb]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let tar = r
+        .lines
+        .iter()
+        .find(|l| l["format"] == "base_tar_gz")
+        .unwrap();
+    assert!(tar["entries"].as_u64().unwrap() > 100, "{tar}");
+
+    let gz = fs::read(bb.join("base.tar.gz")).unwrap();
+    let damaged = |name: &str, bytes: &[u8]| {
+        let d = dir.path().join(name);
+        fs::create_dir(&d).unwrap();
+        fs::write(d.join("base.tar.gz"), bytes).unwrap();
+        fs::copy(bb.join("backup_manifest"), d.join("backup_manifest")).unwrap();
+        verify(&[], &[&d.join("base.tar.gz")])
+    };
+    // Cut in the middle: the tar ends early and files are missing.
+    let r = damaged("cut", &gz[..gz.len() / 2]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        !r.of_kind("basebackup_missing_file").is_empty(),
+        "{}",
+        r.stdout
+    );
+    // Bytes flipped in the compressed data: caught (by deflate, the gzip CRC or a file checksum).
+    let mut flipped = gz.clone();
+    for i in 0..8 {
+        let at = gz.len() / 3 + i * 97;
+        flipped[at] ^= 0x5a;
+    }
+    let r = damaged("flipped", &flipped);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(!r.errors().is_empty());
+    // The gzip trailer (CRC-32 of the whole tar) alone.
+    let mut trailer = gz.clone();
+    let n = trailer.len();
+    trailer[n - 6] ^= 0xff;
+    let r = damaged("trailer", &trailer);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    r.one("basebackup_gzip_bad");
+}

@@ -321,7 +321,7 @@ fn bad_input_is_exit_2_with_the_reason() {
             .contains("broker 2 has no rack")
     );
     assert!(err(&["--brokers", "1,2,3,4", "--replace", "3"]).contains("--replace: not OLD:NEW"));
-    // No change requested, two changes, or a cluster: usage errors.
+    // No change requested, two changes, or a cluster that cannot be reached: usage errors.
     err(&["--brokers", "1,2,3,4"]);
     err(&["--brokers", "1,2,3,4", "--rebalance", "--decommission", "4"]);
     let r = output(
@@ -333,7 +333,7 @@ fn bad_input_is_exit_2_with_the_reason() {
     );
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.contains("not wired yet; use --current"),
+        r.stderr.contains("cannot connect to 127.0.0.1:1"),
         "{}",
         r.stderr
     );
