@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use replay::tls;
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,14 +34,7 @@ fn system_roots() -> Result<Arc<ClientConfig>, String> {
     static ROOTS: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            let mut store = RootCertStore::empty();
-            for c in found.certs {
-                let _ = store.add(c);
-            }
-            if store.is_empty() {
-                return Err("no system CA certificates found: give ca_file".to_string());
-            }
+            let store = tls::system_roots().map_err(|e| format!("{e}: give ca_file"))?;
             client_config(store)
         })
         .clone()
@@ -49,28 +42,16 @@ fn system_roots() -> Result<Arc<ClientConfig>, String> {
 
 /// TLS verified against the CA certificates of a PEM file (a plant's own CA).
 pub fn roots_from_pem(path: &Path) -> Result<Arc<ClientConfig>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut store = RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&bytes) {
-        let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
-        store
-            .add(c)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    if store.is_empty() {
-        return Err(format!("{}: no PEM certificates", path.display()));
-    }
-    client_config(store)
+    client_config(tls::pem_roots(path)?)
 }
 
 fn client_config(store: RootCertStore) -> Result<Arc<ClientConfig>, String> {
     // The provider is named, not taken from crate features: no process-wide default to race on.
-    let cfg =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(store)
-            .with_no_client_auth();
+    let cfg = ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
     Ok(Arc::new(cfg))
 }
 

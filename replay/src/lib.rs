@@ -28,3 +28,4 @@ pub mod pgcopy;
 pub mod project;
 pub mod sink;
 pub mod source;
+pub mod tls;

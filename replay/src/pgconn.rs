@@ -35,20 +35,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::pki_types::{PrivateKeyDer, ServerName};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use tokio_postgres::{Client, Config};
 
 use crate::sink::redact;
+use crate::tls;
 
 /// libpq's `sslmode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +295,7 @@ fn default_rootcert() -> Option<PathBuf> {
 }
 
 fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tls::provider();
     let versions: &[&rustls::SupportedProtocolVersion] = if p.tls13_only {
         &[&rustls::version::TLS13]
     } else {
@@ -313,7 +309,10 @@ fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectEr
     // weaker modes only when it exists). Without TLS no file is read, as in libpq.
     let roots = match p.rootcert.as_deref() {
         _ if mode == SslMode::Disable => None,
-        Some("system") => Some(system_roots()?),
+        Some("system") => Some(
+            tls::system_roots()
+                .map_err(|e| ConnectError::Config(format!("sslrootcert=system: {e}")))?,
+        ),
         Some(path) => Some(file_roots(Path::new(path))?),
         None => match default_rootcert() {
             Some(f) if f.exists() => Some(file_roots(&f)?),
@@ -327,19 +326,12 @@ fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectEr
             _ => None,
         },
     };
-    let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(NoVerification(provider)),
-        Some(roots) => {
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| ConnectError::Config(format!("TLS setup: {e}")))?;
-            if mode == SslMode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
-        }
+    let check = match (&roots, mode) {
+        (None, _) => tls::Check::Nothing,
+        (Some(_), SslMode::VerifyFull) => tls::Check::ChainAndName,
+        (Some(_), _) => tls::Check::Chain,
     };
+    let verifier = tls::verifier(roots, check).map_err(ConnectError::Config)?;
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
@@ -347,14 +339,8 @@ fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectEr
         _ if mode == SslMode::Disable => builder.with_no_client_auth(),
         (None, None) => builder.with_no_client_auth(),
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| ConnectError::Config(format!("sslcert {cert}: {e}")))?;
-            if chain.is_empty() {
-                return Err(ConnectError::Config(format!(
-                    "sslcert {cert}: no PEM certificate in the file"
-                )));
-            }
+            let chain = tls::pem_certs(Path::new(cert))
+                .map_err(|e| ConnectError::Config(format!("sslcert {e}")))?;
             let key_der = PrivateKeyDer::from_pem_file(key)
                 .map_err(|e| ConnectError::Config(format!("sslkey {key}: {e}")))?;
             builder
@@ -377,128 +363,7 @@ fn client_config(mode: SslMode, p: &TlsParams) -> Result<ClientConfig, ConnectEr
 }
 
 fn file_roots(path: &Path) -> Result<RootCertStore, ConnectError> {
-    let shown = path.display();
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| ConnectError::Config(format!("sslrootcert {shown}: {e}")))?;
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(ConnectError::Config(format!(
-            "sslrootcert {shown}: no usable PEM certificate in the file"
-        )));
-    }
-    Ok(roots)
-}
-
-fn system_roots() -> Result<RootCertStore, ConnectError> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        let why = found
-            .errors
-            .first()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
-        return Err(ConnectError::Config(format!(
-            "sslrootcert=system: no system root certificates found{why}"
-        )));
-    }
-    Ok(roots)
-}
-
-/// `require` without a root certificate, as in libpq: encrypted, but the server is not
-/// authenticated. The handshake signatures are still checked (they prove the server holds the
-/// key of the certificate it sent).
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the full webpki check except the host name. webpki checks the chain before the
-/// name, so a name error means the chain was good.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
+    tls::pem_roots(path).map_err(|e| ConnectError::Config(format!("sslrootcert {e}")))
 }
 
 /// tokio-postgres's TLS hook over tokio-rustls.
@@ -835,7 +700,7 @@ mod tests {
         let e = client_config(SslMode::VerifyCa, &p)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no usable PEM certificate"), "{e}");
+        assert!(e.contains("no PEM certificate in the file"), "{e}");
         let missing = dir.path().join("missing.pem");
         let p = split(&format!(
             "host=h sslmode=verify-full sslrootcert={}",

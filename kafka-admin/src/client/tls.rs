@@ -11,15 +11,10 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use replay::tls;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    StreamOwned,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConnection, RootCertStore, StreamOwned};
 
 /// The `ssl.*` settings, as given (files are read by [`TlsSettings::build`]).
 #[derive(Debug, Clone, Default)]
@@ -50,42 +45,33 @@ impl TlsSettings {
     /// Reads the files and builds the rustls configuration: every file problem is reported
     /// here, with the setting and path, before any connection is tried.
     pub fn build(&self) -> Result<Arc<rustls::ClientConfig>, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        match self.ca.as_ref().filter(|p| p.as_os_str() != "probe") {
+        let roots = match self.ca.as_ref().filter(|p| p.as_os_str() != "probe") {
             Some(path) => {
                 let certs = if path.is_dir() {
                     read_cert_dir(path)?
                 } else {
                     read_certs("ssl.ca.location", path)?
                 };
+                let mut roots = RootCertStore::empty();
                 for c in certs {
                     roots
                         .add(c)
                         .map_err(|e| format!("-X ssl.ca.location={}: {e}", path.display()))?;
                 }
+                roots
             }
             None => {
-                let found = rustls_native_certs::load_native_certs();
-                // Unreadable individual roots are skipped, as the system's own tools do.
-                let _ = roots.add_parsable_certificates(found.certs);
-                if roots.is_empty() {
-                    return Err(
-                        "no system CA certificates found; pass -X ssl.ca.location=FILE.pem".into(),
-                    );
-                }
+                tls::system_roots().map_err(|e| format!("{e}; pass -X ssl.ca.location=FILE.pem"))?
             }
-        }
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| format!("-X ssl.ca.location: {e}"))?;
-        let verifier = Arc::new(Verifier {
-            webpki,
-            provider: provider.clone(),
-            verify_hostname: self.verify_hostname,
-            verify_certificate: self.verify_certificate,
-        });
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        };
+        let check = match (self.verify_certificate, self.verify_hostname) {
+            (false, _) => tls::Check::Nothing,
+            (true, false) => tls::Check::Chain,
+            (true, true) => tls::Check::ChainAndName,
+        };
+        let verifier =
+            tls::verifier(Some(roots), check).map_err(|e| format!("-X ssl.ca.location: {e}"))?;
+        let builder = rustls::ClientConfig::builder_with_provider(tls::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?
             .dangerous()
@@ -116,16 +102,7 @@ impl TlsSettings {
 }
 
 fn read_certs(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("-X {setting}={}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "-X {setting}={}: no PEM certificate in the file",
-            path.display()
-        ));
-    }
-    Ok(certs)
+    tls::pem_certs(path).map_err(|e| format!("-X {setting}={e}"))
 }
 
 /// Every certificate in the directory's files (as OpenSSL's `-CApath` users expect; files
@@ -137,7 +114,7 @@ fn read_cert_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_file() {
-            if let Ok(found) = read_certs("ssl.ca.location", &path) {
+            if let Ok(found) = tls::pem_certs(&path) {
                 certs.extend(found);
             }
         }
@@ -149,73 +126,6 @@ fn read_cert_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         ));
     }
     Ok(certs)
-}
-
-/// webpki's checks, relaxed only as far as the two librdkafka switches say.
-#[derive(Debug)]
-struct Verifier {
-    webpki: Arc<WebPkiServerVerifier>,
-    provider: Arc<CryptoProvider>,
-    verify_hostname: bool,
-    verify_certificate: bool,
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if !self.verify_certificate {
-            return Ok(ServerCertVerified::assertion());
-        }
-        match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.verify_hostname => Ok(ServerCertVerified::assertion()),
-            r => r,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// A connection's byte stream: the socket itself, or TLS over it.
