@@ -139,27 +139,11 @@ pub enum GapsSqlError {
     ColumnMissing { table: String, column: String },
     #[error("column {column:?} is {found}; the time column must be timestamptz or timestamp")]
     TimeColumnType { column: String, found: String },
-    #[error("{what}: {}", chain(.source))]
+    #[error("{what}: {}", crate::pgconn::error_chain(.source))]
     Query {
         what: &'static str,
         source: tokio_postgres::Error,
     },
-}
-
-/// The error and its causes: tokio-postgres's own message alone says "error connecting to server"
-/// or "db error" without the reason.
-fn chain(e: &tokio_postgres::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 fn q(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> GapsSqlError {

@@ -588,7 +588,9 @@ fn describe(e: &tokio_postgres::Error, mode: SslMode, hosts: &str) -> String {
     s
 }
 
-fn error_chain(e: &tokio_postgres::Error) -> String {
+/// The error and its causes, with the server's severity, message and SQLSTATE when it sent one:
+/// tokio-postgres's own message alone says "db error" or "error connecting to server".
+pub fn error_chain(e: &tokio_postgres::Error) -> String {
     let mut s = match e.as_db_error() {
         Some(d) => format!("{}: {} ({})", d.severity(), d.message(), d.code().code()),
         None => e.to_string(),

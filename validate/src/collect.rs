@@ -66,7 +66,7 @@ pub enum ValidateError {
     /// Connecting, or the gap report (its messages name the table and columns).
     #[error(transparent)]
     Gaps(#[from] GapsSqlError),
-    #[error("{what}: {}", chain(.source))]
+    #[error("{what}: {}", replay::pgconn::error_chain(.source))]
     Query {
         what: String,
         source: tokio_postgres::Error,
@@ -86,21 +86,6 @@ impl ValidateError {
             )
         )
     }
-}
-
-/// The error and its causes: tokio-postgres's own message alone says "db error".
-fn chain(e: &tokio_postgres::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> ValidateError {
