@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use kafka_admin::client::Admin;
 use kafka_admin::reassign::{self, ExecuteOptions, ReassignError, Status};
 use serde_json::{json, Value};
 
@@ -61,6 +62,14 @@ pub struct ListArgs {
     pub format: Format,
 }
 
+/// Connects, or reports why not (exit 2).
+fn connect(cmd: &str, c: &ConnectArgs, format: Format) -> Result<Admin, Outcome> {
+    c.connect(cmd).map_err(|e| {
+        error(cmd, format, &e);
+        Outcome::Trouble
+    })
+}
+
 fn fail(cmd: &str, format: Format, e: &ReassignError) -> Outcome {
     error(cmd, format, &e.to_string());
     if e.is_refusal() {
@@ -97,12 +106,9 @@ fn brokers(v: &[i32]) -> String {
 
 pub fn execute(a: ExecuteArgs) -> Outcome {
     let cmd = "reassign execute";
-    let mut admin = match a.connect.connect(cmd) {
+    let mut admin = match connect(cmd, &a.connect, a.format) {
         Ok(x) => x,
-        Err(e) => {
-            error(cmd, a.format, &e);
-            return Outcome::Trouble;
-        }
+        Err(o) => return o,
     };
     let opts = ExecuteOptions {
         plan: a.plan.clone(),
@@ -216,12 +222,9 @@ fn status_text(s: &Status) -> String {
 
 pub fn verify(a: PlanArgs) -> Outcome {
     let cmd = "reassign verify";
-    let mut admin = match a.connect.connect(cmd) {
+    let mut admin = match connect(cmd, &a.connect, a.format) {
         Ok(x) => x,
-        Err(e) => {
-            error(cmd, a.format, &e);
-            return Outcome::Trouble;
-        }
+        Err(o) => return o,
     };
     let r = match reassign::verify(&mut admin, &a.plan) {
         Ok(r) => r,
@@ -328,12 +331,9 @@ pub fn verify(a: PlanArgs) -> Outcome {
 
 pub fn cancel(a: PlanArgs) -> Outcome {
     let cmd = "reassign cancel";
-    let mut admin = match a.connect.connect(cmd) {
+    let mut admin = match connect(cmd, &a.connect, a.format) {
         Ok(x) => x,
-        Err(e) => {
-            error(cmd, a.format, &e);
-            return Outcome::Trouble;
-        }
+        Err(o) => return o,
     };
     let r = match reassign::cancel(&mut admin, &a.plan) {
         Ok(r) => r,
@@ -388,12 +388,9 @@ pub fn cancel(a: PlanArgs) -> Outcome {
 
 pub fn list(a: ListArgs) -> Outcome {
     let cmd = "reassign list";
-    let mut admin = match a.connect.connect(cmd) {
+    let mut admin = match connect(cmd, &a.connect, a.format) {
         Ok(x) => x,
-        Err(e) => {
-            error(cmd, a.format, &e);
-            return Outcome::Trouble;
-        }
+        Err(o) => return o,
     };
     let ongoing = match reassign::list(&mut admin) {
         Ok(r) => r,
