@@ -198,10 +198,14 @@ fn fill<R: Read>(r: &mut HashingReader<'_, R>, buf: &mut [u8]) -> io::Result<boo
     }
 }
 
-/// Streams `base.tar`, checking each regular file against `manifest`. Returns the files seen.
+/// Streams `base.tar` (`root` = "") or a tablespace's `<oid>.tar` (`root` = "pg_tblspc/<oid>/",
+/// where backup_manifest lists that tablespace's files), checking each regular file against
+/// `manifest`, then reports the manifest's files of that tar it did not hold. Returns the files
+/// seen.
 pub fn check_base_tar<R: Read>(
     r: &mut HashingReader<'_, R>,
     file: &Path,
+    root: &str,
     manifest: &Manifest,
     findings: &mut Vec<Finding>,
 ) -> io::Result<u64> {
@@ -325,6 +329,7 @@ pub fn check_base_tar<R: Read>(
             }
         }
         count += 1;
+        let name = format!("{root}{name}");
         let entry = Some(name.clone());
         let want = manifest.files.get(&name);
         let mut sum = want.and_then(|w| Sum::new(&w.algorithm));
@@ -398,7 +403,12 @@ pub fn check_base_tar<R: Read>(
     let mut missing: Vec<&String> = manifest
         .files
         .keys()
-        .filter(|p| !p.starts_with("pg_tblspc/") && !seen.contains(*p))
+        .filter(|p| match root {
+            // base.tar holds everything but the tablespaces, which have tars of their own.
+            "" => !p.starts_with("pg_tblspc/"),
+            _ => p.starts_with(root),
+        })
+        .filter(|p| !seen.contains(*p))
         .collect();
     missing.sort();
     for p in missing {
@@ -454,7 +464,7 @@ mod tests {
         let mut p = |_| {};
         let mut r = HashingReader::new(tar, &mut p);
         let mut f = Vec::new();
-        check_base_tar(&mut r, Path::new("base.tar"), manifest, &mut f).unwrap();
+        check_base_tar(&mut r, Path::new("base.tar"), "", manifest, &mut f).unwrap();
         f
     }
 

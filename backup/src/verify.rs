@@ -26,6 +26,10 @@ pub enum Format {
     BaseTar,
     /// `pg_basebackup -Ft -z`: the same tar, gzip-compressed.
     BaseTarGz,
+    /// A tablespace's `<oid>.tar` from `pg_basebackup -Ft` (its files are `pg_tblspc/<oid>/...`
+    /// in the manifest), plain or gzip-compressed.
+    TablespaceTar,
+    TablespaceTarGz,
     BackupManifest,
     Sidecar,
     Other,
@@ -40,6 +44,8 @@ impl Format {
             Format::AofManifest => "aof_manifest",
             Format::BaseTar => "base_tar",
             Format::BaseTarGz => "base_tar_gz",
+            Format::TablespaceTar => "tablespace_tar",
+            Format::TablespaceTarGz => "tablespace_tar_gz",
             Format::BackupManifest => "backup_manifest",
             Format::Sidecar => "sha256_sidecar",
             Format::Other => "other",
@@ -201,6 +207,14 @@ pub fn expectations(plan: &Plan, io_problems: &mut Vec<IoProblem>) -> Expectatio
     ex
 }
 
+/// The OID of a tablespace tar's name (`16384.tar`, `16384.tar.gz`).
+fn tablespace_oid(name: &str) -> Option<&str> {
+    let oid = name
+        .strip_suffix(".tar")
+        .or_else(|| name.strip_suffix(".tar.gz"))?;
+    (!oid.is_empty() && oid.bytes().all(|b| b.is_ascii_digit())).then_some(oid)
+}
+
 /// Picks the checker from the first bytes and the name.
 fn detect(path: &Path, head: &[u8]) -> Format {
     let name = path
@@ -219,6 +233,12 @@ fn detect(path: &Path, head: &[u8]) -> Format {
         Format::BaseTar
     } else if name == "base.tar.gz" && manifest_beside {
         Format::BaseTarGz
+    } else if tablespace_oid(&name).is_some() && manifest_beside {
+        if name.ends_with(".gz") {
+            Format::TablespaceTarGz
+        } else {
+            Format::TablespaceTar
+        }
     } else if head.starts_with(pgdump::MAGIC) || short_prefix(pgdump::MAGIC) {
         Format::PgDump
     } else if head.starts_with(redis::RDB_MAGIC) || short_prefix(redis::RDB_MAGIC) {
@@ -239,12 +259,13 @@ fn detect(path: &Path, head: &[u8]) -> Format {
 fn check_base_tar_gz<R: Read>(
     r: &mut HashingReader<'_, R>,
     path: &Path,
+    root: &str,
     manifest: &basebackup::Manifest,
     findings: &mut Vec<Finding>,
 ) -> io::Result<u64> {
     let mut nothing = |_: u64| {};
     let mut tar = HashingReader::counting(flate2::read::GzDecoder::new(&mut *r), &mut nothing);
-    let result = basebackup::check_base_tar(&mut tar, path, manifest, findings);
+    let result = basebackup::check_base_tar(&mut tar, path, root, manifest, findings);
     let inflated = tar.position();
     drop(tar);
     match result {
@@ -307,15 +328,21 @@ pub fn verify_file(
             io::Read::read_to_end(&mut r, &mut text)?;
             basebackup::parse_manifest(&text, path, &mut findings);
         }
-        Format::BaseTar | Format::BaseTarGz => {
+        Format::BaseTar | Format::BaseTarGz | Format::TablespaceTar | Format::TablespaceTarGz => {
             let mpath = path.with_file_name("backup_manifest");
             // The manifest's own problems are reported when it is verified itself.
             let manifest = basebackup::parse_manifest(&fs::read(&mpath)?, &mpath, &mut Vec::new());
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let root = match name.as_deref().and_then(tablespace_oid) {
+                Some(oid) => format!("pg_tblspc/{oid}/"),
+                None => String::new(),
+            };
+            let gz = matches!(format, Format::BaseTarGz | Format::TablespaceTarGz);
             match manifest {
-                Some(m) if format == Format::BaseTar => {
-                    entries = basebackup::check_base_tar(&mut r, path, &m, &mut findings)?
+                Some(m) if !gz => {
+                    entries = basebackup::check_base_tar(&mut r, path, &root, &m, &mut findings)?
                 }
-                Some(m) => entries = check_base_tar_gz(&mut r, path, &m, &mut findings)?,
+                Some(m) => entries = check_base_tar_gz(&mut r, path, &root, &m, &mut findings)?,
                 None => findings.push(Finding::new(
                     Kind::BasebackupManifestBad,
                     path,

@@ -1042,3 +1042,98 @@ fn pitr_config_refuses_existing_settings_and_short_archives_unless_forced() {
     assert!(r.stdout.contains("nothing written"), "{}", r.stdout);
     assert_eq!(fs::read_dir(&data2).unwrap().count(), 1);
 }
+
+/// `pg_basebackup -Ft` of a cluster with a tablespace writes `<oid>.tar` beside base.tar, whose
+/// files the manifest lists as `pg_tblspc/<oid>/...`: checked like base.tar, on a cluster of
+/// its own (a tablespace on a shared server would end up in other tests' backups).
+#[test]
+fn tablespace_tars_are_checked_against_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(repo_root().join("scripts/pg.sh"))
+        .env("PG_OWNER_PID", std::process::id().to_string())
+        .arg("start")
+        .arg(dir.path().join("pg"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // The cluster's own directory (pg.sh makes it reachable by the server's user).
+    let real = PathBuf::from(
+        fs::read_to_string(dir.path().join("pg/cluster"))
+            .unwrap()
+            .trim(),
+    );
+    let ts = real.join("ts");
+    run_ok(as_owner("mkdir").arg(&ts));
+    psql(
+        &url,
+        &format!("CREATE TABLESPACE ts LOCATION '{}'", ts.display()),
+    );
+    psql(
+        &url,
+        "CREATE TABLE t TABLESPACE ts AS SELECT g AS a, md5(g::text) AS b \
+         FROM generate_series(1, 20000) g",
+    );
+    let oid = psql(&url, "SELECT oid FROM pg_tablespace WHERE spcname = 'ts'");
+    let bb = real.join("bb");
+    pg_basebackup(&url, &bb);
+    let tar = bb.join(format!("{oid}.tar"));
+    assert!(tar.is_file(), "no {}", tar.display());
+
+    let backup_verify = |paths: &[&Path]| {
+        output(
+            drkit()
+                .args(["backup", "verify", "--format", "json"])
+                .args(paths)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = backup_verify(&[&bb]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let line = r
+        .lines
+        .iter()
+        .find(|l| l["format"] == "tablespace_tar")
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line["entries"].as_u64().unwrap() > 0, "{line}");
+
+    // A copy with one byte of the table's data flipped, and one cut short.
+    let scratch = tempfile::tempdir().unwrap();
+    fs::copy(
+        bb.join("backup_manifest"),
+        scratch.path().join("backup_manifest"),
+    )
+    .unwrap();
+    let mut bytes = fs::read(&tar).unwrap();
+    let copy = scratch.path().join(format!("{oid}.tar"));
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&copy, &bytes).unwrap();
+    let r = backup_verify(&[&copy]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let bad = r.one("basebackup_file_checksum");
+    assert!(
+        bad["entry"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("pg_tblspc/{oid}/")),
+        "{bad}"
+    );
+    fs::write(&copy, &bytes[..8192]).unwrap();
+    let r = backup_verify(&[&copy]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    r.one("tar_truncated");
+    assert!(r
+        .of_kind("basebackup_missing_file")
+        .iter()
+        .all(|f| f["entry"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("pg_tblspc/{oid}/"))));
+    assert!(!r.of_kind("basebackup_missing_file").is_empty());
+}
