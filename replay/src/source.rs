@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use segment_reader::batch::{BatchHeader, BatchInfo, Codec, LegacyMessage, V2_HEADER_SIZE};
 use segment_reader::compression::decompress;
+use segment_reader::legacy;
 use segment_reader::records::RecordIter;
 use segment_reader::walk::{walk, Scratch, Visitor, WalkConfig};
 use segment_reader::Finding;
@@ -56,7 +57,8 @@ pub struct SourceStats {
     pub corrupt_ranges: u64,
     /// Batches whose records could not be decoded (decompression or record framing failed).
     pub undecodable_batches: u64,
-    /// Compressed legacy (magic 0/1) wrappers, which this reader does not unpack yet.
+    /// Batches of a kind this reader cannot unpack: none since compressed legacy wrappers are
+    /// unpacked; kept so the summary's JSON schema stays stable.
     pub unsupported_batches: u64,
     /// Control batches (transaction markers), which carry no data.
     pub control_batches: u64,
@@ -410,25 +412,55 @@ impl Decode<'_, '_> {
         self.buf = buf;
     }
 
+    /// A magic 0/1 message, or a compressed wrapper whose inner messages are delivered at their
+    /// absolute offsets (Kafka's legacy rules: [`segment_reader::legacy`]); inner timestamps
+    /// unless the wrapper says LogAppendTime, when the wrapper's time is every message's.
     fn legacy(&mut self, bytes: &[u8]) {
         let Ok(m) = LegacyMessage::parse(bytes) else {
             self.stats.undecodable_batches += 1;
             return;
         };
-        if m.codec() != Codec::None {
-            self.stats.unsupported_batches += 1;
+        if m.codec() == Codec::None {
+            let msg = MessageRef {
+                topic: self.topic,
+                partition: self.partition,
+                offset: m.offset,
+                timestamp: m.timestamp,
+                key: m.key,
+                value: m.value,
+                headers: &[],
+            };
+            self.deliver(&msg);
             return;
         }
-        let msg = MessageRef {
-            topic: self.topic,
-            partition: self.partition,
-            offset: m.offset,
-            timestamp: m.timestamp,
-            key: m.key,
-            value: m.value,
-            headers: &[],
-        };
-        self.deliver(&msg);
+        let mut buf = std::mem::take(&mut self.buf);
+        match legacy::wrapper_summary(&m, &mut buf) {
+            // Every inner CRC and the offsets were checked: what follows cannot fail.
+            Ok(summary) => {
+                for (_, inner) in legacy::inner_messages(&buf).flatten() {
+                    let timestamp = if m.is_log_append_time() {
+                        m.timestamp
+                    } else {
+                        inner.timestamp
+                    };
+                    let msg = MessageRef {
+                        topic: self.topic,
+                        partition: self.partition,
+                        offset: summary.offset_base.saturating_add(inner.offset),
+                        timestamp,
+                        key: inner.key,
+                        value: inner.value,
+                        headers: &[],
+                    };
+                    self.deliver(&msg);
+                    if self.stop {
+                        break;
+                    }
+                }
+            }
+            Err(_) => self.stats.undecodable_batches += 1,
+        }
+        self.buf = buf;
     }
 }
 
