@@ -128,6 +128,14 @@ fn table_wide(url: &str, table: &str) -> Vec<Wide> {
     })
 }
 
+/// `drkit replay --segments DIR --mapping MAPPING --create-table` into `url`.
+fn replay_segments(url: &str, dir: &str, mapping: &str) -> Out {
+    replay(
+        url,
+        &["--segments", dir, "--mapping", mapping, "--create-table"],
+    )
+}
+
 fn count(url: &str, sql: &str) -> i64 {
     rt().block_on(async { client(url).await.query_one(sql, &[]).await.unwrap().get(0) })
 }
@@ -167,16 +175,7 @@ fn wide_partition_round_trip(name: &str) {
     let values: Vec<Vec<u8>> = recs.iter().map(|r| r.value.clone()).collect();
     let url = support::fresh_db(name);
     let d = dir.to_str().unwrap();
-    let first = replay(
-        &url,
-        &[
-            "--segments",
-            d,
-            "--mapping",
-            "ms5-telemetry",
-            "--create-table",
-        ],
-    );
+    let first = replay_segments(&url, d, "ms5-telemetry");
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(first.summary["type"], "summary");
     assert_eq!(first.summary["rows"], recs.len() as u64);
@@ -723,16 +722,7 @@ fn summary_fields_are_the_documented_ones() {
     let documented: Value = serde_json::from_str(block).unwrap();
     let url = support::fresh_db("summary");
     let d = testdata().join("logs/snappy-0");
-    let r = replay(
-        &url,
-        &[
-            "--segments",
-            d.to_str().unwrap(),
-            "--mapping",
-            "ms5-telemetry",
-            "--create-table",
-        ],
-    );
+    let r = replay_segments(&url, d.to_str().unwrap(), "ms5-telemetry");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&r.summary), keys(&documented));
@@ -767,16 +757,7 @@ fn narrow_preset_writes_one_row_per_metric() {
     }
     expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     let url = support::fresh_db("narrow");
-    let r = replay(
-        &url,
-        &[
-            "--segments",
-            dir.to_str().unwrap(),
-            "--mapping",
-            "ms5-metrics",
-            "--create-table",
-        ],
-    );
+    let r = replay_segments(&url, dir.to_str().unwrap(), "ms5-metrics");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut got: Vec<(String, String, Option<f64>, Option<String>)> = rt().block_on(async {
         client(&url)
@@ -818,16 +799,7 @@ fn corrupt_batch_is_skipped_and_counted_the_rest_replayed() {
         .map(|r| r.value.clone())
         .collect();
     let url = support::fresh_db("corrupt");
-    let r = replay(
-        &url,
-        &[
-            "--segments",
-            dir.to_str().unwrap(),
-            "--mapping",
-            "ms5-telemetry",
-            "--create-table",
-        ],
-    );
+    let r = replay_segments(&url, dir.to_str().unwrap(), "ms5-telemetry");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.summary["corrupt_ranges"], 1);
     assert_eq!(table_wide(&url, "telemetry"), expected_wide(&kept));
@@ -951,16 +923,7 @@ fn aborted_transactions_are_left_out_like_read_committed() {
     }
     assert!(skipped > 0);
     let url = support::fresh_db("txn");
-    let r = replay(
-        &url,
-        &[
-            "--segments",
-            dir.to_str().unwrap(),
-            "--mapping",
-            "ms5-telemetry",
-            "--create-table",
-        ],
-    );
+    let r = replay_segments(&url, dir.to_str().unwrap(), "ms5-telemetry");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.summary["aborted_skipped"], skipped);
     assert_eq!(table_wide(&url, "telemetry"), expected_wide(&kept));
@@ -1029,16 +992,7 @@ columns = [
         .unwrap();
         let url = support::fresh_db("legacy");
         let src = testdata().join("logs").join(name);
-        let r = replay(
-            &url,
-            &[
-                "--segments",
-                src.to_str().unwrap(),
-                "--mapping",
-                mapping.to_str().unwrap(),
-                "--create-table",
-            ],
-        );
+        let r = replay_segments(&url, src.to_str().unwrap(), mapping.to_str().unwrap());
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         assert_eq!(r.summary["unsupported_batches"], 0, "{name}");
         assert_eq!(r.summary["undecodable_batches"], 0, "{name}");
