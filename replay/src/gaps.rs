@@ -159,9 +159,6 @@ impl Window {
     fn hour_index(&self, t: DateTime<Utc>) -> usize {
         (t - self.first_hour()).num_hours().max(0) as usize
     }
-    fn breach(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        end - start > self.rpo
-    }
 }
 
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -175,7 +172,8 @@ pub struct Report {
     pub window: Window,
     /// Sorted by key, then start.
     pub gaps: Vec<Gap>,
-    /// The UTC hours of the window (see [`Window::hours`]).
+    /// The UTC hours of the window (see [`Window::hours`]); empty for an open window
+    /// ([`Detector::open`]).
     pub hours: Vec<DateTime<Utc>>,
     /// Per key (observed or expected), one count per entry of `hours`.
     pub counts: BTreeMap<String, Vec<u64>>,
@@ -214,20 +212,28 @@ impl Report {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct KeyState {
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     /// Between-gaps found so far, start → end.
     gaps: BTreeMap<DateTime<Utc>, DateTime<Utc>>,
+    /// Per UTC hour of a bounded window; empty for an open one.
     hourly: Vec<u64>,
 }
 
 /// The streaming detector: feed events in any order with [`Detector::push`], then
 /// [`Detector::finish`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Detector {
-    window: Window,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    rpo: TimeDelta,
+    /// The window when both ends are known up front: hourly counts are kept.
+    bounded: Option<Window>,
+    /// Earliest and latest event inside the window (the edges of an open window).
+    min: Option<DateTime<Utc>>,
+    max: Option<DateTime<Utc>>,
     keys: HashMap<String, KeyState>,
     rows: u64,
     outside: u64,
@@ -236,11 +242,45 @@ pub struct Detector {
 impl Detector {
     pub fn new(window: Window) -> Detector {
         Detector {
-            window,
+            since: Some(window.since),
+            until: Some(window.until),
+            rpo: window.rpo,
+            bounded: Some(window),
+            min: None,
+            max: None,
             keys: HashMap::new(),
             rows: 0,
             outside: 0,
         }
+    }
+
+    /// A window with an end (or both) left open, as in a replay without `--since`/`--until`:
+    /// an open edge is the earliest (latest) event of any key, so a key that starts later or
+    /// stops earlier than the fleet by more than the RPO still shows a window-edge gap. No
+    /// hourly counts are kept ([`Report::hours`] is empty): the span is not known up front, and
+    /// one mistaken 1970 timestamp must not cost a table of half a million hours per key.
+    pub fn open(
+        rpo: TimeDelta,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Detector, WindowError> {
+        if rpo <= TimeDelta::zero() {
+            return Err(WindowError::Rpo);
+        }
+        if let (Some(s), Some(u)) = (since, until) {
+            return Window::new(s, u, rpo).map(Detector::new);
+        }
+        Ok(Detector {
+            since,
+            until,
+            rpo,
+            bounded: None,
+            min: None,
+            max: None,
+            keys: HashMap::new(),
+            rows: 0,
+            outside: 0,
+        })
     }
 
     /// Events pushed that fell outside the window (ignored).
@@ -248,27 +288,42 @@ impl Detector {
         self.outside
     }
 
+    /// Events inside the window so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn breach(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        end - start > self.rpo
+    }
+
     /// One event. Duplicates (same key and timestamp) count in the hourly table but never make a
     /// gap.
     pub fn push(&mut self, key: &str, t: DateTime<Utc>) {
-        let w = self.window;
-        if !w.contains(t) {
+        if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
             self.outside += 1;
             return;
         }
         self.rows += 1;
+        self.min = Some(self.min.map_or(t, |m| m.min(t)));
+        self.max = Some(self.max.map_or(t, |m| m.max(t)));
+        let rpo = self.rpo;
+        let breach = |a: DateTime<Utc>, b: DateTime<Utc>| b - a > rpo;
+        let bounded = self.bounded;
         let st = match self.keys.get_mut(key) {
             Some(s) => s,
             None => self
                 .keys
                 .entry(key.to_string())
                 .or_insert_with(|| KeyState {
-                    hourly: vec![0; w.hour_count() as usize],
+                    hourly: vec![0; bounded.map_or(0, |w| w.hour_count() as usize)],
                     ..KeyState::default()
                 }),
         };
-        if let Some(c) = st.hourly.get_mut(w.hour_index(t)) {
-            *c += 1;
+        if let Some(w) = bounded {
+            if let Some(c) = st.hourly.get_mut(w.hour_index(t)) {
+                *c += 1;
+            }
         }
         let (Some(first), Some(last)) = (st.first, st.last) else {
             st.first = Some(t);
@@ -276,12 +331,12 @@ impl Detector {
             return;
         };
         if t > last {
-            if w.breach(last, t) {
+            if breach(last, t) {
                 st.gaps.insert(last, t);
             }
             st.last = Some(t);
         } else if t < first {
-            if w.breach(t, first) {
+            if breach(t, first) {
                 st.gaps.insert(t, first);
             }
             st.first = Some(t);
@@ -295,10 +350,10 @@ impl Detector {
                 .map(|(s, e)| (*s, *e));
             if let Some((s, e)) = hit {
                 st.gaps.remove(&s);
-                if w.breach(s, t) {
+                if breach(s, t) {
                     st.gaps.insert(s, t);
                 }
-                if w.breach(t, e) {
+                if breach(t, e) {
                     st.gaps.insert(t, e);
                 }
             }
@@ -307,16 +362,41 @@ impl Detector {
 
     /// The report: edge gaps added, and `expected` keys that never appeared reported as silent.
     pub fn finish<'a>(self, expected: impl IntoIterator<Item = &'a str>) -> Report {
-        let w = self.window;
+        // The edges gaps are measured to: the window's, or where an end is open, the fleet's
+        // first and last event. With no event at all an open edge has nothing to stand on, and
+        // nothing is judged against it.
+        let lo = self.since.or(self.min);
+        let hi = self.until.or(self.max);
+        let window = match self.bounded {
+            Some(w) => w,
+            None => {
+                let since = lo.unwrap_or(DateTime::UNIX_EPOCH);
+                // Half-open: one microsecond past the last event keeps it inside.
+                let until = match self.until {
+                    Some(u) => u,
+                    None => hi.map_or(since, |h| h + TimeDelta::microseconds(1)),
+                }
+                .max(since + TimeDelta::microseconds(1));
+                Window {
+                    since,
+                    until,
+                    rpo: self.rpo,
+                }
+            }
+        };
+        let edge = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) if self.breach(a, b) => Some((a, b)),
+            _ => None,
+        };
         let mut gaps = Vec::new();
         let mut counts = BTreeMap::new();
-        for (key, st) in self.keys {
+        for (key, st) in &self.keys {
             if let (Some(first), Some(last)) = (st.first, st.last) {
-                if w.breach(w.since, first) {
+                if let Some((start, end)) = edge(lo, Some(first)) {
                     gaps.push(Gap {
                         key: key.clone(),
-                        start: w.since,
-                        end: first,
+                        start,
+                        end,
                         kind: GapKind::WindowStart,
                     });
                 }
@@ -326,35 +406,45 @@ impl Detector {
                     end: *e,
                     kind: GapKind::Between,
                 }));
-                if w.breach(last, w.until) {
+                if let Some((start, end)) = edge(Some(last), hi) {
                     gaps.push(Gap {
                         key: key.clone(),
-                        start: last,
-                        end: w.until,
+                        start,
+                        end,
                         kind: GapKind::WindowEnd,
                     });
                 }
             }
-            counts.insert(key, st.hourly);
         }
+        let empty = || match self.bounded {
+            Some(w) => vec![0; w.hour_count() as usize],
+            None => Vec::new(),
+        };
         for key in expected {
-            if !counts.contains_key(key) {
-                counts.insert(key.to_string(), vec![0; w.hour_count() as usize]);
-                if w.breach(w.since, w.until) {
+            if !self.keys.contains_key(key) && !counts.contains_key(key) {
+                counts.insert(key.to_string(), empty());
+                if let Some((start, end)) = edge(lo, hi) {
                     gaps.push(Gap {
                         key: key.to_string(),
-                        start: w.since,
-                        end: w.until,
+                        start,
+                        end,
                         kind: GapKind::Silent,
                     });
                 }
             }
         }
+        for (key, st) in self.keys {
+            counts.insert(key, st.hourly);
+        }
         gaps.sort();
         Report {
-            window: w,
+            window,
             gaps,
-            hours: w.hours(),
+            hours: if self.bounded.is_some() {
+                window.hours()
+            } else {
+                Vec::new()
+            },
             counts,
             rows: self.rows,
         }
@@ -456,8 +546,8 @@ mod tests {
 
     /// Events every `step` seconds of [since, until) except in `holes` (start, end) seconds.
     fn cadence(d: &mut Detector, key: &str, step: i64, holes: &[(i64, i64)]) {
-        let since = d.window.since;
-        let n = (d.window.until - since).num_seconds() / step;
+        let (since, until) = (d.since.unwrap(), d.until.unwrap());
+        let n = (until - since).num_seconds() / step;
         for i in 0..n {
             let s = i * step;
             if holes.iter().any(|(a, b)| s > *a && s < *b) {
@@ -589,6 +679,46 @@ mod tests {
         assert_eq!(r.gaps, vec![]);
         assert_eq!(r.counts["a"], vec![2]);
         assert_eq!(r.counts["b"], vec![0]);
+    }
+
+    #[test]
+    fn open_window_edges_are_the_fleets_first_and_last_event() {
+        let mut d = Detector::open(TimeDelta::seconds(300), None, None).unwrap();
+        let at = |m: i64| t(S) + TimeDelta::minutes(m);
+        for m in (0..60).step_by(5) {
+            d.push("a", at(m));
+        }
+        for m in (20..40).step_by(5) {
+            d.push("b", at(m));
+        }
+        let r = d.finish(["c"]);
+        assert_eq!(r.window.since(), at(0));
+        assert!(r.hours.is_empty());
+        let g = |k: &str, s: i64, e: i64, kind| Gap {
+            key: k.into(),
+            start: at(s),
+            end: at(e),
+            kind,
+        };
+        assert_eq!(
+            r.gaps,
+            vec![
+                g("b", 0, 20, GapKind::WindowStart),
+                g("b", 35, 55, GapKind::WindowEnd),
+                g("c", 0, 55, GapKind::Silent),
+            ]
+        );
+        // One end given: that edge is the window's, the other the fleet's.
+        let mut d = Detector::open(TimeDelta::seconds(300), None, Some(at(70))).unwrap();
+        d.push("a", at(10));
+        d.push("a", at(80));
+        assert_eq!(d.outside(), 1);
+        let r = d.finish(std::iter::empty());
+        assert_eq!(r.gaps, vec![g("a", 10, 70, GapKind::WindowEnd)]);
+        assert!(Detector::open(TimeDelta::zero(), None, None).is_err());
+        // Nothing at all: nothing to judge, not even an expected key.
+        let d = Detector::open(TimeDelta::seconds(300), None, None).unwrap();
+        assert_eq!(d.finish(["x"]).gaps, vec![]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod mapping;
 pub mod pgconn;
 pub mod pgcopy;
 pub mod project;
+pub mod row_gaps;
 pub mod sink;
 pub mod source;
 pub mod tls;

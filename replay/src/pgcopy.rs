@@ -47,6 +47,60 @@ pub fn jsonb_field(out: &mut Vec<u8>, json: &str) {
     out.extend_from_slice(json.as_bytes());
 }
 
+/// One tuple read back from data this module wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuple<'a> {
+    /// The fields, from the first field's length word to the tuple's end.
+    fields: &'a [u8],
+    count: usize,
+}
+
+impl<'a> Tuple<'a> {
+    /// Field `i`: `Some(None)` for NULL, `None` when there is no such field (or the bytes are
+    /// not a tuple).
+    pub fn field(&self, i: usize) -> Option<Option<&'a [u8]>> {
+        if i >= self.count {
+            return None;
+        }
+        let mut at = 0usize;
+        for n in 0..=i {
+            let len = i32::from_be_bytes(self.fields.get(at..at + 4)?.try_into().ok()?);
+            at += 4;
+            if len < 0 {
+                if n == i {
+                    return Some(None);
+                }
+                continue;
+            }
+            let end = at.checked_add(len as usize)?;
+            if n == i {
+                return Some(Some(self.fields.get(at..end)?));
+            }
+            at = end;
+        }
+        None
+    }
+}
+
+/// Walks the tuples of `data` (no header, no trailer): what [`row_start`] and the field writers
+/// appended. Stops at the first malformed tuple.
+pub fn tuples(data: &[u8]) -> impl Iterator<Item = Tuple<'_>> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let count = i16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?);
+        let count = usize::try_from(count).ok()?;
+        let start = at + 2;
+        let mut end = start;
+        for _ in 0..count {
+            let len = i32::from_be_bytes(data.get(end..end + 4)?.try_into().ok()?);
+            end += 4 + usize::try_from(len).unwrap_or(0);
+        }
+        let fields = data.get(start..end)?;
+        at = end;
+        Some(Tuple { fields, count })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +113,25 @@ mod tests {
         null(&mut v);
         jsonb_field(&mut v, "{}");
         assert_eq!(v, [0, 2, 255, 255, 255, 255, 0, 0, 0, 3, 1, b'{', b'}']);
+    }
+
+    #[test]
+    fn tuples_read_back() {
+        let mut v = vec![];
+        row_start(&mut v, 3);
+        i64_field(&mut v, 7);
+        null(&mut v);
+        bytes_field(&mut v, b"abc");
+        row_start(&mut v, 1);
+        bytes_field(&mut v, b"");
+        let t: Vec<_> = tuples(&v).collect();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].field(0), Some(Some(&7i64.to_be_bytes()[..])));
+        assert_eq!(t[0].field(1), Some(None));
+        assert_eq!(t[0].field(2), Some(Some(&b"abc"[..])));
+        assert_eq!(t[0].field(3), None);
+        assert_eq!(t[1].field(0), Some(Some(&b""[..])));
+        // Truncated data ends the walk instead of reading past it.
+        assert_eq!(tuples(&v[..v.len() - 1]).count(), 1);
     }
 }

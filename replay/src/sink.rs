@@ -26,10 +26,12 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+use crate::gaps::Report;
 use crate::mapping::{
     encode_message, quote_ident, quote_table, ColType, Mapping, MessageRef, TimeWindow,
 };
 use crate::pgcopy;
+use crate::row_gaps::{GapTracking, RowGapReport, RowGaps};
 use crate::source::{Flow, Pipeline, Resume, Source, SourceError, SourceStats};
 
 /// The progress table (created when missing).
@@ -160,6 +162,8 @@ pub struct ReplayConfig {
     pub batch_rows: usize,
     /// Reconnect attempts per chunk after a lost connection.
     pub retries: u32,
+    /// Per-key RPO gaps of the rows written (`--rpo`); `None` = off.
+    pub gaps: Option<GapTracking>,
 }
 
 /// Why a replay stopped.
@@ -284,8 +288,53 @@ pub struct Summary {
     pub stopped_by_max_errors: bool,
     pub timescaledb: Option<String>,
     pub warnings: Vec<String>,
+    /// Gap tracking's numbers; null when it was off.
+    pub gaps: Option<GapSummary>,
+    /// The gaps themselves (printed as `gap` lines before the summary, not inside it).
+    #[serde(skip)]
+    pub gap_report: Option<Report>,
     #[serde(flatten)]
     pub source_stats: SourceStats,
+}
+
+/// The `gaps` object of the summary (docs/REPLAY.md).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GapSummary {
+    pub key_column: String,
+    pub rpo_seconds: f64,
+    /// The window the gaps were judged in (RFC 3339); an open end is the first (last) event.
+    pub since: String,
+    pub until: String,
+    pub keys: usize,
+    /// Rows with a key and a time inside the window.
+    pub rows: u64,
+    pub gaps: usize,
+    pub max_gap_seconds: f64,
+    /// Rows written with a NULL key or time (in no key's series).
+    pub unkeyed_rows: u64,
+    /// Rows written whose event time lies outside the window.
+    pub outside_rows: u64,
+}
+
+impl GapSummary {
+    fn of(t: &GapTracking, g: &RowGapReport) -> GapSummary {
+        let r = &g.report;
+        let ts = |d: chrono::DateTime<chrono::Utc>| {
+            d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        GapSummary {
+            key_column: t.key_column.clone(),
+            rpo_seconds: r.window.rpo().num_milliseconds() as f64 / 1000.0,
+            since: ts(r.window.since()),
+            until: ts(r.window.until()),
+            keys: r.keys(),
+            rows: r.rows,
+            gaps: r.gaps.len(),
+            max_gap_seconds: r.max_gap_seconds(),
+            unkeyed_rows: g.unkeyed,
+            outside_rows: g.outside,
+        }
+    }
 }
 
 /// Progress reported after each committed transaction.
@@ -326,6 +375,7 @@ enum ToSink {
 struct EncoderEnd {
     stats: Result<SourceStats, SourceError>,
     stopped_by_max_errors: bool,
+    gaps: Option<RowGapReport>,
 }
 
 /// Runs a replay from `source` into the table; `on_progress` is called after every commit.
@@ -459,6 +509,16 @@ pub async fn replay(
     result?;
     summary.source_stats = end.stats?;
     summary.stopped_by_max_errors = end.stopped_by_max_errors;
+    if let (Some(t), Some(g)) = (&cfg.gaps, end.gaps) {
+        summary.gaps = Some(GapSummary::of(t, &g));
+        if summary.source_stats.resumed_skipped > 0 {
+            summary.warnings.push(format!(
+                "{} messages were replayed by an earlier run and are not in this run's gap report; `drkit gaps --db` judges the whole table",
+                summary.source_stats.resumed_skipped
+            ));
+        }
+        summary.gap_report = Some(g.report);
+    }
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.rows_per_sec = summary.rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
     Ok(summary)
@@ -693,6 +753,7 @@ struct Encoder<'a> {
     stopped_by_max_errors: bool,
     /// The sink is gone: nothing more can be committed.
     closed: bool,
+    gaps: Option<RowGaps>,
 }
 
 fn empty_chunk() -> Chunk {
@@ -761,8 +822,12 @@ impl Encoder<'_> {
         if !in_window {
             self.chunk.skipped_by_time += 1;
         } else {
+            let start = self.data.len();
             match encode_message(&cfg.mapping, m, &cfg.event_window, &mut self.data) {
                 Ok(e) => {
+                    if let (Some(g), Some(rows)) = (&mut self.gaps, self.data.get(start..)) {
+                        g.rows(rows);
+                    }
                     self.chunk.rows += e.rows as u64;
                     self.chunk.skipped_by_time += e.skipped as u64;
                 }
@@ -865,6 +930,7 @@ fn encode_loop(
         dead_total: 0,
         stopped_by_max_errors: false,
         closed: false,
+        gaps: cfg.gaps.as_ref().map(GapTracking::start),
     });
     let mut pipeline = EncoderPipeline { enc: &enc };
     // The source calls the callback and the pipeline one at a time, never nested, so the
@@ -876,9 +942,11 @@ fn encode_loop(
     if !e.stopped_by_max_errors {
         e.flush();
     }
+    let expected = cfg.gaps.as_ref().map_or(&[][..], |t| &t.expected[..]);
     EncoderEnd {
         stats,
         stopped_by_max_errors: e.stopped_by_max_errors,
+        gaps: e.gaps.take().map(|g| g.finish(expected)),
     }
 }
 

@@ -325,6 +325,23 @@ pub struct ReplayArgs {
     /// Rows per transaction.
     #[arg(long, default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_rows: usize,
+    /// Gap tracking: longest tolerated interval between consecutive event times of a key in the
+    /// rows written (equal is compliant). A breach exits 1.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub rpo: String,
+    /// The column gaps are tracked per (default: asset_id when the mapping has it; otherwise
+    /// gap tracking is off unless this is given).
+    #[arg(long, value_name = "COL", conflicts_with = "no_gaps")]
+    pub gap_key: Option<String>,
+    /// Keys that must appear, one per line (# comments): those with no row are reported silent.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["expected_keys_table", "no_gaps"])]
+    pub expected_keys: Option<PathBuf>,
+    /// The expected keys as the distinct values of a table column, `TABLE.COLUMN`.
+    #[arg(long, value_name = "TABLE.COLUMN", conflicts_with = "no_gaps")]
+    pub expected_keys_table: Option<String>,
+    /// No gap tracking.
+    #[arg(long)]
+    pub no_gaps: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Never draw a progress bar.

@@ -43,9 +43,9 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-fn read_expected_file(path: &Path) -> Result<Vec<String>, Trouble> {
+pub(crate) fn read_expected_file(path: &Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Trouble(format!("--expected-keys {}: {e}", path.display())))?;
+        .map_err(|e| format!("--expected-keys {}: {e}", path.display()))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -55,7 +55,7 @@ fn read_expected_file(path: &Path) -> Result<Vec<String>, Trouble> {
 }
 
 /// Both sides of a `--compare` run.
-struct Compared {
+pub(crate) struct Compared {
     db: Report,
     kafka: Report,
 }
@@ -202,7 +202,7 @@ fn run_inner(a: GapsArgs) -> Result<Outcome, Trouble> {
     })
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
@@ -263,32 +263,12 @@ fn write_text(
     c: Option<&Compared>,
     expected: Option<&Expected>,
 ) -> io::Result<()> {
-    let kw = r.gaps.iter().map(|g| g.key.len()).max().unwrap_or(3).max(3);
     if r.gaps.is_empty() {
         line(out, "no gap longer than the RPO")?;
     } else {
-        let mut head = format!(
-            "{:<kw$}  {:<12}  {:<27}  {:<27}  {:>10}",
-            "KEY", "KIND", "START", "END", "SECONDS"
-        );
-        if c.is_some() {
-            head.push_str("  CAUSE");
-        }
-        line(out, &head)?;
-        for g in &r.gaps {
-            let mut s = format!(
-                "{:<kw$}  {:<12}  {:<27}  {:<27}  {:>10}",
-                g.key,
-                g.kind.as_str(),
-                ts(g.start),
-                ts(g.end),
-                g.seconds()
-            );
-            if let Some(cause) = cause_of(g, c) {
-                let _ = write!(s, "  {}", cause.as_str());
-            }
-            line(out, &s)?;
-        }
+        gap_table(out, &r.gaps, usize::MAX, |g| {
+            cause_of(g, c).map(|cause| cause.as_str())
+        })?;
     }
     if let Some(c) = c {
         let cells = differing_cells(c);
@@ -350,7 +330,51 @@ fn write_text(
     line(out, &s)
 }
 
-fn gap_json(g: &Gap, c: Option<&Compared>) -> Value {
+/// The gap table of the text output (also under `drkit replay`'s summary): at most `limit`
+/// rows, then a line saying how many more there are; `cause` adds a CAUSE column.
+pub(crate) fn gap_table<'g>(
+    out: &mut impl Write,
+    gaps: &'g [Gap],
+    limit: usize,
+    cause: impl Fn(&'g Gap) -> Option<&'static str>,
+) -> io::Result<()> {
+    let kw = gaps.iter().map(|g| g.key.len()).max().unwrap_or(3).max(3);
+    let with_cause = gaps.first().is_some_and(|g| cause(g).is_some());
+    let mut head = format!(
+        "{:<kw$}  {:<12}  {:<27}  {:<27}  {:>10}",
+        "KEY", "KIND", "START", "END", "SECONDS"
+    );
+    if with_cause {
+        head.push_str("  CAUSE");
+    }
+    line(out, &head)?;
+    for g in gaps.iter().take(limit) {
+        let mut s = format!(
+            "{:<kw$}  {:<12}  {:<27}  {:<27}  {:>10}",
+            g.key,
+            g.kind.as_str(),
+            ts(g.start),
+            ts(g.end),
+            g.seconds()
+        );
+        if let Some(c) = cause(g) {
+            let _ = write!(s, "  {c}");
+        }
+        line(out, &s)?;
+    }
+    if gaps.len() > limit {
+        line(
+            out,
+            &format!(
+                "... and {} more gaps (--format json lists them all)",
+                gaps.len() - limit
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn gap_json(g: &Gap, c: Option<&Compared>) -> Value {
     let mut v = json!({
         "type": "gap",
         "key": g.key,

@@ -3,8 +3,12 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use replay::gaps;
+use replay::gaps_sql::{self, TableName};
 use replay::mapping::{parse_time, Mapping, TimeFormat, TimeWindow};
+use replay::row_gaps::GapTracking;
 use replay::sink::{redact, DbUrl, Progress, ReplayConfig, Summary};
 use replay::source::{JsonLinesSource, SegmentsSource, Source};
 use serde_json::json;
@@ -13,7 +17,7 @@ use crate::cli::{Format, ReplayArgs, TimeBasis};
 use crate::output::Outcome;
 
 pub fn run(args: ReplayArgs) -> Outcome {
-    let (source, cfg) = match validate(&args) {
+    let (source, mut cfg) = match validate(&args) {
         Ok(v) => v,
         Err(msg) => {
             eprintln!("drkit replay: {}", redact(&msg));
@@ -31,6 +35,15 @@ pub fn run(args: ReplayArgs) -> Outcome {
             return Outcome::Trouble;
         }
     };
+    if let (Some(spec), Some(g)) = (&args.expected_keys_table, &mut cfg.gaps) {
+        match rt.block_on(expected_keys_from_table(&cfg.db, spec)) {
+            Ok(keys) => g.expected = keys,
+            Err(msg) => {
+                eprintln!("drkit replay: {}", redact(&msg));
+                return Outcome::Trouble;
+            }
+        }
+    }
     let bar = bar(source.total_bytes(), !args.no_progress);
     let b = bar.clone();
     let mut on_progress = move |p: Progress| {
@@ -42,7 +55,8 @@ pub fn run(args: ReplayArgs) -> Outcome {
     match result {
         Ok(summary) => {
             print_summary(&summary, args.format);
-            if summary.dead_letters > 0 || summary.stopped_by_max_errors {
+            let breached = summary.gap_report.as_ref().is_some_and(|r| r.breached());
+            if summary.dead_letters > 0 || summary.stopped_by_max_errors || breached {
                 Outcome::Problems
             } else {
                 Outcome::Clean
@@ -92,6 +106,7 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
     };
     let since = time("--since", &args.since)?;
     let until = time("--until", &args.until)?;
+    let gaps = gap_tracking(args, &mapping, since, until)?;
     let (mut record_since_ms, mut record_until_ms, mut event_window) =
         (None, None, TimeWindow::default());
     match args.time_basis {
@@ -139,8 +154,62 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
             max_errors: args.max_errors,
             batch_rows: args.batch_rows,
             retries: 6,
+            gaps,
         },
     ))
+}
+
+/// `--rpo`, `--gap-key`, `--expected-keys`: gap tracking of the rows written, judged in the
+/// replay's own `--since`/`--until` window (by event time, whatever `--time-basis` selects on).
+fn gap_tracking(
+    args: &ReplayArgs,
+    mapping: &Mapping,
+    since_us: Option<i64>,
+    until_us: Option<i64>,
+) -> Result<Option<GapTracking>, String> {
+    if args.no_gaps {
+        return Ok(None);
+    }
+    let key = match &args.gap_key {
+        Some(k) => k.clone(),
+        None if mapping.column_index("asset_id").is_some() && mapping.time_column.is_some() => {
+            "asset_id".to_string()
+        }
+        None if args.expected_keys.is_some() || args.expected_keys_table.is_some() => {
+            return Err("--expected-keys: name the key column with --gap-key".into())
+        }
+        None => return Ok(None),
+    };
+    let rpo = gaps::parse_duration(&args.rpo)
+        .filter(|d| *d > TimeDelta::zero())
+        .ok_or_else(|| {
+            format!(
+                "--rpo {:?}: expected a positive duration such as 5m, 300s, 1h",
+                args.rpo
+            )
+        })?;
+    let at = |us: Option<i64>| us.and_then(DateTime::<Utc>::from_timestamp_micros);
+    let expected = match &args.expected_keys {
+        Some(p) => crate::gaps::read_expected_file(p)?,
+        None => Vec::new(),
+    };
+    GapTracking::new(mapping, &key, rpo, at(since_us), at(until_us), expected)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// `--expected-keys-table`: read from the database before the replay starts.
+async fn expected_keys_from_table(db: &DbUrl, spec: &str) -> Result<Vec<String>, String> {
+    let (t, c) = spec
+        .rsplit_once('.')
+        .ok_or_else(|| format!("--expected-keys-table {spec:?}: expected TABLE.COLUMN"))?;
+    let t = TableName::parse(t).map_err(|e| e.to_string())?;
+    let client = gaps_sql::connect(db.expose())
+        .await
+        .map_err(|e| e.to_string())?;
+    gaps_sql::expected_keys_from_table(&client, &t, c)
+        .await
+        .map_err(|e| format!("--expected-keys-table {spec}: {e}"))
 }
 
 fn bar(total: Option<u64>, enabled: bool) -> ProgressBar {
@@ -161,6 +230,9 @@ fn print_summary(s: &Summary, format: Format) {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
+            for g in summary_gaps(s) {
+                let _ = writeln!(out, "{}", crate::gaps::gap_json(g, None));
+            }
             // `type` first, as in every drkit JSON line.
             let mut v = serde_json::Map::new();
             v.insert("type".into(), json!("summary"));
@@ -208,7 +280,37 @@ fn print_summary(s: &Summary, format: Format) {
             if s.retries > 0 {
                 let _ = writeln!(out, "reconnects: {}", s.retries);
             }
+            print_gaps_text(&mut out, s);
         }
+    }
+}
+
+fn summary_gaps(s: &Summary) -> &[replay::gaps::Gap] {
+    s.gap_report.as_ref().map_or(&[][..], |r| &r.gaps[..])
+}
+
+/// The gap section under the text summary: one line of numbers, then the first gaps.
+fn print_gaps_text(out: &mut impl Write, s: &Summary) {
+    let Some(g) = &s.gaps else {
+        return;
+    };
+    let mut line = format!(
+        "gaps per {} over the {} s RPO: {} in {} keys, {} rows, window {} .. {}",
+        g.key_column, g.rpo_seconds, g.gaps, g.keys, g.rows, g.since, g.until
+    );
+    if g.gaps > 0 {
+        line.push_str(&format!(" (longest {} s)", g.max_gap_seconds));
+    }
+    if g.unkeyed_rows + g.outside_rows > 0 {
+        line.push_str(&format!(
+            "; not judged: {} rows without key or time, {} outside the window",
+            g.unkeyed_rows, g.outside_rows
+        ));
+    }
+    let _ = writeln!(out, "{line}");
+    let gaps = summary_gaps(s);
+    if !gaps.is_empty() {
+        let _ = crate::gaps::gap_table(out, gaps, 50, |_| None);
     }
 }
 

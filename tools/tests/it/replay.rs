@@ -1020,3 +1020,241 @@ columns = [
         );
     }
 }
+
+/// MS5 events of `asset` (a small number) at `times` (minutes after 08:00 on 2026-01-15).
+fn ms5_at(asset: u32, minutes: impl IntoIterator<Item = u32>) -> Vec<String> {
+    minutes
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "eventId": format!("00000000-0000-4000-8000-{:06}{:06}", asset, m),
+                "assetId": format!("10000000-0000-4000-8000-{asset:012}"),
+                "timestamp": format!("2026-01-15T{:02}:{:02}:00Z", 8 + m / 60, m % 60),
+                "data": {"temperature": 20.5, "quality": "GOOD"},
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+fn asset(n: u32) -> String {
+    format!("10000000-0000-4000-8000-{n:012}")
+}
+
+/// Gap lines of a `--format json` run, as (key, start, end, kind), sorted.
+fn gap_lines(stdout: &str) -> Vec<(String, String, String, String)> {
+    let mut v: Vec<_> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "gap")
+        .map(|g| {
+            let s = |k: &str| g[k].as_str().unwrap().to_string();
+            (s("key"), s("start"), s("end"), s("kind"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `--rpo` while replaying: planted gaps (the whole fleet, one asset, both window edges, a silent
+/// asset) are all found, from events in shuffled order, with no false gap at a cadence equal to
+/// the RPO; the same events through the exploding preset give the same gaps; an open window is
+/// judged against the fleet's first and last event.
+#[test]
+fn replay_tracks_rpo_gaps_per_asset_while_writing() {
+    let every5 = |from: u32, to: u32| (from..to).step_by(5).collect::<Vec<u32>>();
+    let fleet_hole = |m: &u32| *m != 45; // no event of any asset at 08:45
+    let mut lines = Vec::new();
+    // 1: every 5 minutes from 08:00 to 09:55 (= the RPO: compliant), but for the fleet hole.
+    lines.extend(ms5_at(1, every5(0, 120).into_iter().filter(fleet_hole)));
+    // 2: also misses 09:10 and 09:15.
+    lines.extend(ms5_at(
+        2,
+        every5(0, 120)
+            .into_iter()
+            .filter(fleet_hole)
+            .filter(|m| *m != 70 && *m != 75),
+    ));
+    // 3: starts at 08:20; 4: stops after 09:30.
+    lines.extend(ms5_at(3, every5(20, 120).into_iter().filter(fleet_hole)));
+    lines.extend(ms5_at(4, every5(0, 95).into_iter().filter(fleet_hole)));
+    // Late and out of order: a deterministic shuffle.
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    for i in (1..lines.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lines.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("events.jsonl");
+    fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let expected = tmp.path().join("assets.txt");
+    fs::write(
+        &expected,
+        format!("# the fleet\n{}\n{}\n", asset(1), asset(5)),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let e = expected.to_str().unwrap();
+    let t = |hm: &str| format!("2026-01-15T{hm}:00Z");
+    let gap = |a: u32, s: &str, e: &str, kind: &str| (asset(a), t(s), t(e), kind.to_string());
+    let fleet = |a: u32| gap(a, "08:40", "08:50", "between");
+
+    let run = |db: &str, extra: &[&str]| {
+        let url = support::fresh_db(db);
+        let out = drkit()
+            .arg("replay")
+            .args(["--db", &url, "--format", "json", "--jsonl", f])
+            .args(["--create-table", "--expected-keys", e])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            stderr.is_empty() || out.status.code() == Some(1),
+            "{stderr}"
+        );
+        (out.status.code(), stdout)
+    };
+    let window = [
+        "--since",
+        "2026-01-15T08:00:00Z",
+        "--until",
+        "2026-01-15T10:00:00Z",
+    ];
+    let bounded = {
+        let mut v = vec![
+            fleet(1),
+            fleet(2),
+            gap(2, "09:05", "09:20", "between"),
+            gap(3, "08:00", "08:20", "window_start"),
+            fleet(3),
+            fleet(4),
+            gap(4, "09:30", "10:00", "window_end"),
+            gap(5, "08:00", "10:00", "silent"),
+        ];
+        v.sort();
+        v
+    };
+    for (db, mapping) in [("rpo_wide", "ms5-telemetry"), ("rpo_narrow", "ms5-metrics")] {
+        let mut args = vec!["--mapping", mapping, "--time-basis", "event"];
+        args.extend(window);
+        let (code, stdout) = run(db, &args);
+        assert_eq!(code, Some(1), "{stdout}");
+        assert_eq!(gap_lines(&stdout), bounded, "{mapping}");
+        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let g = &summary["gaps"];
+        assert_eq!(g["key_column"], "asset_id");
+        assert_eq!(g["gaps"], 8);
+        assert_eq!(g["keys"], 5);
+        assert_eq!(g["rows"], lines.len() as u64);
+        assert_eq!(g["max_gap_seconds"], 7200.0);
+        assert_eq!(g["rpo_seconds"], 300.0);
+    }
+
+    // No window given: the edges are the fleet's first (08:00) and last (09:55) event.
+    let (code, stdout) = run("rpo_open", &["--mapping", "ms5-telemetry"]);
+    assert_eq!(code, Some(1));
+    let mut open = vec![
+        fleet(1),
+        fleet(2),
+        gap(2, "09:05", "09:20", "between"),
+        gap(3, "08:00", "08:20", "window_start"),
+        fleet(3),
+        fleet(4),
+        gap(4, "09:30", "09:55", "window_end"),
+        gap(5, "08:00", "09:55", "silent"),
+    ];
+    open.sort();
+    assert_eq!(gap_lines(&stdout), open);
+
+    // A longer RPO tolerates all but the long edges and the silent asset; --no-gaps: exit 0.
+    let (code, stdout) = run("rpo_long", &["--mapping", "ms5-telemetry", "--rpo", "16m"]);
+    assert_eq!(code, Some(1));
+    let mut long = vec![
+        gap(3, "08:00", "08:20", "window_start"),
+        gap(4, "09:30", "09:55", "window_end"),
+        gap(5, "08:00", "09:55", "silent"),
+    ];
+    long.sort();
+    assert_eq!(gap_lines(&stdout), long);
+    let url = support::fresh_db("rpo_off");
+    let out = drkit()
+        .arg("replay")
+        .args(["--db", &url, "--format", "json", "--jsonl", f])
+        .args(["--create-table", "--mapping", "ms5-telemetry", "--no-gaps"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["gaps"], Value::Null);
+    assert_eq!(summary["rows"], lines.len() as u64);
+}
+
+/// Only the fleet hole removed: every asset at exactly the RPO's cadence is compliant (exit 0),
+/// and the text output says so with the numbers; bad gap flags are usage errors.
+#[test]
+fn replay_gaps_cadence_equal_to_rpo_is_clean_and_bad_flags_exit_2() {
+    let mut lines = Vec::new();
+    for a in 1..=3 {
+        lines.extend(ms5_at(a, (0..120).step_by(5)));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("events.jsonl");
+    fs::write(&file, lines.join("\n")).unwrap();
+    let f = file.to_str().unwrap();
+    let url = support::fresh_db("rpo_clean");
+    let base = ["--jsonl", f, "--create-table", "--mapping", "ms5-telemetry"];
+    let out = drkit()
+        .arg("replay")
+        .args(["--db", &url])
+        .args(base)
+        .args([
+            "--since",
+            "2026-01-15T08:00:00Z",
+            "--until",
+            "2026-01-15T10:00:00Z",
+        ])
+        .args(["--time-basis", "event", "--rpo", "300s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("gaps per asset_id over the 300 s RPO: 0 in 3 keys, 72 rows"),
+        "{stdout}"
+    );
+    for (flags, message) in [
+        (&["--rpo", "0s"][..], "--rpo"),
+        (&["--rpo", "soon"][..], "--rpo"),
+        (&["--gap-key", "nope"][..], "--gap-key nope: not a column"),
+        (&["--gap-key", "metadata"][..], "cannot be a key"),
+        (
+            &["--expected-keys", "/nonexistent/keys"][..],
+            "/nonexistent/keys",
+        ),
+        (
+            &[
+                "--since",
+                "2026-01-15T10:00:00Z",
+                "--until",
+                "2026-01-15T08:00:00Z",
+            ][..],
+            "window is empty",
+        ),
+    ] {
+        let out = drkit()
+            .arg("replay")
+            .args(["--db", &url])
+            .args(base)
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+    }
+}
