@@ -1227,7 +1227,37 @@ fn replay_gaps_cadence_equal_to_rpo_is_clean_and_bad_flags_exit_2() {
         stdout.contains("gaps per asset_id over the 300 s RPO: 0 in 3 keys, 72 rows"),
         "{stdout}"
     );
+    // The fleet register in the database names a fourth asset that never sent anything.
+    exec(
+        &url,
+        &format!(
+            "CREATE TABLE assets (asset_id uuid); INSERT INTO assets VALUES ('{}'), ('{}')",
+            asset(1),
+            asset(4)
+        ),
+    );
+    exec(&url, "TRUNCATE telemetry, drkit_replay_progress");
+    let out = drkit()
+        .arg("replay")
+        .args(["--db", &url, "--format", "json"])
+        .args(base)
+        .args(["--expected-keys-table", "assets.asset_id"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        gap_lines(&stdout),
+        vec![(
+            asset(4),
+            "2026-01-15T08:00:00Z".to_string(),
+            "2026-01-15T09:55:00Z".to_string(),
+            "silent".to_string()
+        )]
+    );
     for (flags, message) in [
+        (&["--expected-keys-table", "assets.nope"][..], "nope"),
+        (&["--expected-keys-table", "assets"][..], "TABLE.COLUMN"),
         (&["--rpo", "0s"][..], "--rpo"),
         (&["--rpo", "soon"][..], "--rpo"),
         (&["--gap-key", "nope"][..], "--gap-key nope: not a column"),
