@@ -35,6 +35,16 @@ fn encode(c: &mut Criterion) {
             assert_eq!(n, EVENTS);
         })
     });
+    // The floor of any serde_json-driven reader: a full syntax check that builds nothing.
+    g.bench_function("serde_json_ignored_any", |b| {
+        b.iter(|| {
+            let n = events
+                .iter()
+                .filter(|(_, v)| serde_json::from_str::<serde::de::IgnoredAny>(v).is_ok())
+                .count();
+            assert_eq!(n, EVENTS);
+        })
+    });
     for preset in ["ms5-telemetry", "ms5-metrics"] {
         let m = Mapping::preset(preset).expect("preset");
         let mut out = Vec::with_capacity(64 << 20);

@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod encode_pool;
 pub mod gaps;
 pub mod gaps_kafka;
 pub mod gaps_sql;

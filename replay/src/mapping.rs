@@ -539,38 +539,71 @@ fn encode_inner(
         || m.columns
             .iter()
             .any(|c| matches!(c.part, Part::Value(_) | Part::MetricValue));
+    if !needs_json {
+        return encode_rows(m, msg, Doc::None, window, out);
+    }
+    let bytes = msg.value.ok_or(RowError::NoValue)?;
+    let malformed = |e: serde_json::Error| RowError::MalformedJson(e.to_string());
     // One entry per column (its pointer's value), then the explode object.
-    let owned: Vec<Option<Value>>;
-    let full: Value;
-    let vals: Vec<Option<&Value>> = if !needs_json {
-        Vec::new()
-    } else {
-        let bytes = msg.value.ok_or(RowError::NoValue)?;
-        let malformed = |e: serde_json::Error| RowError::MalformedJson(e.to_string());
-        match &m.projection {
-            Some(tree) => {
-                let mut v = Vec::new();
-                tree.read(bytes, &mut v, m.columns.len() + 1)
-                    .map_err(malformed)?;
-                owned = v;
-                owned.iter().map(Option::as_ref).collect()
-            }
-            None => {
-                full = serde_json::from_slice(bytes).map_err(malformed)?;
-                let mut v: Vec<Option<&Value>> = m
-                    .columns
-                    .iter()
-                    .map(|c| match &c.part {
-                        Part::Value(p) => p.lookup(&full),
-                        _ => None,
-                    })
-                    .collect();
-                v.push(m.explode.as_ref().and_then(|e| e.pointer.lookup(&full)));
-                v
-            }
+    let slots = m.columns.len() + 1;
+    match &m.projection {
+        Some(tree) => SLOTS.with(|cell| {
+            // The slot vector is reused from message to message: one allocation less per event.
+            // (Never borrowed twice: encoding does not reenter itself.)
+            let mut fresh = Vec::new();
+            let mut guard = cell.try_borrow_mut();
+            let v = match guard.as_deref_mut() {
+                Ok(v) => v,
+                Err(_) => &mut fresh,
+            };
+            tree.read(bytes, v, slots).map_err(malformed)?;
+            encode_rows(m, msg, Doc::Slots(v), window, out)
+        }),
+        None => {
+            let full: Value = serde_json::from_slice(bytes).map_err(malformed)?;
+            let mut v: Vec<Option<&Value>> = m
+                .columns
+                .iter()
+                .map(|c| match &c.part {
+                    Part::Value(p) => p.lookup(&full),
+                    _ => None,
+                })
+                .collect();
+            v.push(m.explode.as_ref().and_then(|e| e.pointer.lookup(&full)));
+            encode_rows(m, msg, Doc::Refs(&v), window, out)
         }
-    };
-    let doc = &vals[..];
+    }
+}
+
+thread_local! {
+    static SLOTS: std::cell::RefCell<Vec<Option<Value>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The values the mapping's pointers found: projected slots, or lookups in a whole document.
+#[derive(Clone, Copy)]
+enum Doc<'a> {
+    None,
+    Slots(&'a [Option<Value>]),
+    Refs(&'a [Option<&'a Value>]),
+}
+
+impl<'a> Doc<'a> {
+    fn get(self, i: usize) -> Option<&'a Value> {
+        match self {
+            Doc::None => None,
+            Doc::Slots(s) => s.get(i).and_then(Option::as_ref),
+            Doc::Refs(r) => r.get(i).copied().flatten(),
+        }
+    }
+}
+
+fn encode_rows(
+    m: &Mapping,
+    msg: &MessageRef<'_>,
+    doc: Doc<'_>,
+    window: &TimeWindow,
+    out: &mut Vec<u8>,
+) -> Result<Encoded, RowError> {
     let mut enc = Encoded {
         rows: 0,
         skipped: 0,
@@ -586,8 +619,6 @@ fn encode_inner(
         Some(ex) => {
             let obj = doc
                 .get(m.columns.len())
-                .copied()
-                .flatten()
                 .and_then(Value::as_object)
                 .ok_or_else(|| RowError::NotAnObject {
                     pointer: ex.pointer.text.clone(),
@@ -611,7 +642,7 @@ fn encode_inner(
 fn row(
     m: &Mapping,
     msg: &MessageRef<'_>,
-    doc: &[Option<&Value>],
+    doc: Doc<'_>,
     metric: Option<(&String, &Value)>,
     window: &TimeWindow,
     out: &mut Vec<u8>,
@@ -627,12 +658,7 @@ fn row(
             },
         };
         let value = match &c.part {
-            Part::Value(_) => doc
-                .get(i)
-                .copied()
-                .flatten()
-                .filter(|v| !v.is_null())
-                .map(Src::Json),
+            Part::Value(_) => doc.get(i).filter(|v| !v.is_null()).map(Src::Json),
             Part::MetricValue => metric
                 .map(|(_, v)| v)
                 .filter(|v| !v.is_null())
@@ -738,15 +764,15 @@ fn field(
             Ok(Some(us))
         }
         ColType::Uuid => {
-            let s = match v {
-                Src::Json(Value::String(s)) => s.clone(),
-                Src::Text(t) => utf8(t)?,
+            let s: std::borrow::Cow<'_, str> = match v {
+                Src::Json(Value::String(s)) => s.as_str().into(),
+                Src::Text(t) => utf8(t)?.into(),
                 _ => return Err(wrong("a uuid string")),
             };
             let u = uuid::Uuid::parse_str(&s).map_err(|_| {
                 Some(RowError::BadUuid {
                     column: c.name.clone(),
-                    text: s.clone(),
+                    text: s.to_string(),
                 })
             })?;
             pgcopy::bytes_field(out, u.as_bytes());

@@ -26,10 +26,9 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+use crate::encode_pool::{Block, Done, Item, Outcome, Pool, PoolGone, Work};
 use crate::gaps::Report;
-use crate::mapping::{
-    encode_message, quote_ident, quote_table, ColType, Mapping, MessageRef, TimeWindow,
-};
+use crate::mapping::{quote_ident, quote_table, ColType, Mapping, MessageRef, TimeWindow};
 use crate::pgcopy;
 use crate::row_gaps::{GapTracking, RowGapReport, RowGaps};
 use crate::source::{Flow, Pipeline, Resume, Source, SourceError, SourceStats};
@@ -164,6 +163,8 @@ pub struct ReplayConfig {
     pub retries: u32,
     /// Per-key RPO gaps of the rows written (`--rpo`); `None` = off.
     pub gaps: Option<GapTracking>,
+    /// Threads encoding rows; 1 encodes on the source's own thread.
+    pub encoders: usize,
 }
 
 /// Why a replay stopped.
@@ -375,6 +376,8 @@ enum ToSink {
 struct EncoderEnd {
     stats: Result<SourceStats, SourceError>,
     stopped_by_max_errors: bool,
+    /// An encoding worker died: the run is incomplete.
+    failed: bool,
     gaps: Option<RowGapReport>,
 }
 
@@ -507,6 +510,9 @@ pub async fn replay(
     drop(rx);
     let end = encoder.join().map_err(|_| ReplayError::Encoder)?;
     result?;
+    if end.failed {
+        return Err(ReplayError::Encoder);
+    }
     summary.source_stats = end.stats?;
     summary.stopped_by_max_errors = end.stopped_by_max_errors;
     if let (Some(t), Some(g)) = (&cfg.gaps, end.gaps) {
@@ -744,6 +750,7 @@ async fn try_commit(
 /// The encoder thread's state: the chunk being built and its COPY data.
 struct Encoder<'a> {
     cfg: &'a ReplayConfig,
+    work: Arc<Work>,
     source_id: &'a str,
     tx: &'a mpsc::Sender<ToSink>,
     data: Vec<u8>,
@@ -754,6 +761,11 @@ struct Encoder<'a> {
     /// The sink is gone: nothing more can be committed.
     closed: bool,
     gaps: Option<RowGaps>,
+    /// Worker threads for `encoders > 1`, and the block being filled for them.
+    pool: Option<Pool>,
+    block: Block,
+    /// A worker thread died.
+    pool_failed: bool,
 }
 
 fn empty_chunk() -> Chunk {
@@ -790,6 +802,17 @@ impl Encoder<'_> {
         !self.closed
     }
 
+    fn topic(&mut self, topic: &str) -> Arc<str> {
+        match self.topics.iter().find(|t| t.as_ref() == topic) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = Arc::from(topic);
+                self.topics.push(t.clone());
+                t
+            }
+        }
+    }
+
     /// Records that `next` is the next offset to read of a partition, in the chunk being built.
     fn set_next(&mut self, topic: &str, partition: i32, next: i64) {
         match self
@@ -800,55 +823,74 @@ impl Encoder<'_> {
         {
             Some(e) => e.2 = e.2.max(next),
             None => {
-                let t = match self.topics.iter().find(|t| t.as_ref() == topic) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t: Arc<str> = Arc::from(topic);
-                        self.topics.push(t.clone());
-                        t
-                    }
-                };
+                let t = self.topic(topic);
                 self.chunk.next.push((t, partition, next));
             }
         }
     }
 
+    fn stopped(&self) -> bool {
+        self.stopped_by_max_errors || self.closed || self.pool_failed
+    }
+
+    /// A message from the source: encoded here, or queued for the workers.
     fn message(&mut self, m: &MessageRef<'_>) -> Flow {
-        let cfg = self.cfg;
-        let in_window = m.timestamp.is_none_or(|t| {
-            cfg.record_since_ms.is_none_or(|s| t >= s) && cfg.record_until_ms.is_none_or(|u| t < u)
-        });
-        let mut counted = true;
-        if !in_window {
-            self.chunk.skipped_by_time += 1;
+        if self.stopped() {
+            return Flow::Stop;
+        }
+        if self.pool.is_some() {
+            let topic = self.topic(m.topic);
+            self.block.push_message(topic, m);
+            if self.block.is_full() {
+                return self.submit();
+            }
+            return Flow::Continue;
+        }
+        let outcome = self.work.encode(m, &mut self.data);
+        self.account(m, outcome)
+    }
+
+    /// Offsets consumed without a message, in order with the messages around them.
+    fn advance(&mut self, topic: &str, partition: i32, next: i64) {
+        if self.pool.is_some() {
+            let t = self.topic(topic);
+            self.block.push_advance(t, partition, next);
         } else {
-            let start = self.data.len();
-            match encode_message(&cfg.mapping, m, &cfg.event_window, &mut self.data) {
-                Ok(e) => {
-                    if let (Some(g), Some(rows)) = (&mut self.gaps, self.data.get(start..)) {
-                        g.rows(rows);
-                    }
-                    self.chunk.rows += e.rows as u64;
-                    self.chunk.skipped_by_time += e.skipped as u64;
+            self.set_next(topic, partition, next);
+        }
+    }
+
+    /// The bookkeeping of one encoded message, in source order; its rows (if any) are already at
+    /// the given range of `self.data`.
+    fn account(&mut self, m: &MessageRef<'_>, outcome: Outcome) -> Flow {
+        let cfg = self.cfg;
+        let mut counted = true;
+        match outcome {
+            Outcome::OutsideWindow => self.chunk.skipped_by_time += 1,
+            Outcome::Rows(e, rows) => {
+                if let (Some(g), Some(rows)) = (&mut self.gaps, self.data.get(rows)) {
+                    g.rows(rows);
                 }
-                Err(e) => {
-                    self.dead_total += 1;
-                    self.chunk.dead.push(DeadLetter {
-                        source: self.source_id.to_string(),
-                        topic: m.topic.to_string(),
-                        partition: m.partition,
-                        offset: m.offset,
-                        timestamp_ms: m.timestamp,
-                        kind: e.kind(),
-                        reason: e.to_string(),
-                        value: m.value.map(|v| String::from_utf8_lossy(v).into_owned()),
-                    });
-                    if cfg.max_errors.is_some_and(|max| self.dead_total > max) {
-                        // The message that crossed the limit is reported but not consumed: a
-                        // rerun after fixing the cause starts with it.
-                        self.stopped_by_max_errors = true;
-                        counted = false;
-                    }
+                self.chunk.rows += e.rows as u64;
+                self.chunk.skipped_by_time += e.skipped as u64;
+            }
+            Outcome::Bad(e) => {
+                self.dead_total += 1;
+                self.chunk.dead.push(DeadLetter {
+                    source: self.source_id.to_string(),
+                    topic: m.topic.to_string(),
+                    partition: m.partition,
+                    offset: m.offset,
+                    timestamp_ms: m.timestamp,
+                    kind: e.kind(),
+                    reason: e.to_string(),
+                    value: m.value.map(|v| String::from_utf8_lossy(v).into_owned()),
+                });
+                if cfg.max_errors.is_some_and(|max| self.dead_total > max) {
+                    // The message that crossed the limit is reported but not consumed: a
+                    // rerun after fixing the cause starts with it.
+                    self.stopped_by_max_errors = true;
+                    counted = false;
                 }
             }
         }
@@ -868,6 +910,93 @@ impl Encoder<'_> {
         }
         Flow::Continue
     }
+
+    /// Sends the block being filled to a worker, and accounts for the oldest finished one when
+    /// it is due.
+    fn submit(&mut self) -> Flow {
+        let block = std::mem::take(&mut self.block);
+        let Some(pool) = &mut self.pool else {
+            return Flow::Continue;
+        };
+        match pool.submit(block) {
+            Ok(Some(done)) => self.apply(done),
+            Ok(None) => Flow::Continue,
+            Err(PoolGone) => {
+                self.pool_failed = true;
+                Flow::Stop
+            }
+        }
+    }
+
+    /// Everything queued or in flight, accounted for in order (before a checkpoint, at the end).
+    fn drain(&mut self) -> Flow {
+        if self.pool.is_none() {
+            return Flow::Continue;
+        }
+        if !self.block.is_empty() && self.submit() == Flow::Stop {
+            return Flow::Stop;
+        }
+        loop {
+            let next = match &mut self.pool {
+                Some(pool) => pool.oldest(),
+                None => Ok(None),
+            };
+            match next {
+                Ok(Some(done)) => {
+                    if self.apply(done) == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+                Ok(None) => return Flow::Continue,
+                Err(PoolGone) => {
+                    self.pool_failed = true;
+                    return Flow::Stop;
+                }
+            }
+        }
+    }
+
+    /// A block the workers encoded, accounted for item by item as if encoded here.
+    fn apply(&mut self, done: Done) -> Flow {
+        let Done {
+            block,
+            outcomes,
+            rows,
+        } = done;
+        let mut outcomes = outcomes.into_iter();
+        for item in &block.items {
+            if self.stopped() {
+                return Flow::Stop;
+            }
+            match item {
+                Item::Advance {
+                    topic,
+                    partition,
+                    next,
+                } => self.set_next(topic, *partition, *next),
+                Item::Message(o) => {
+                    let Some(outcome) = outcomes.next() else {
+                        self.pool_failed = true;
+                        return Flow::Stop;
+                    };
+                    let outcome = match outcome {
+                        Outcome::Rows(e, r) => {
+                            let start = self.data.len();
+                            self.data.extend_from_slice(rows.get(r).unwrap_or_default());
+                            Outcome::Rows(e, start..self.data.len())
+                        }
+                        other => other,
+                    };
+                    let mut headers = Vec::new();
+                    let m = block.message_ref(o, &mut headers);
+                    if self.account(&m, outcome) == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+            }
+        }
+        Flow::Continue
+    }
 }
 
 /// The pipeline as a source sees it from the encoder thread: checkpoints and reloads go through
@@ -879,7 +1008,7 @@ struct EncoderPipeline<'e, 'a> {
 impl Pipeline for EncoderPipeline<'_, '_> {
     fn checkpoint(&mut self) -> bool {
         let mut e = self.enc.borrow_mut();
-        if !e.flush() {
+        if e.drain() == Flow::Stop || !e.flush() {
             return false;
         }
         let (reply, wait) = tokio::sync::oneshot::channel();
@@ -906,7 +1035,7 @@ impl Pipeline for EncoderPipeline<'_, '_> {
     }
 
     fn advance(&mut self, topic: &str, partition: i32, next: i64) {
-        self.enc.borrow_mut().set_next(topic, partition, next);
+        self.enc.borrow_mut().advance(topic, partition, next);
     }
 }
 
@@ -920,8 +1049,16 @@ fn encode_loop(
 ) -> EncoderEnd {
     let mut data = Vec::with_capacity(8 << 20);
     data.extend_from_slice(pgcopy::HEADER);
+    let work = Arc::new(Work {
+        mapping: cfg.mapping.clone(),
+        event_window: cfg.event_window,
+        record_since_ms: cfg.record_since_ms,
+        record_until_ms: cfg.record_until_ms,
+    });
+    let pool = (cfg.encoders > 1 && source.bulk()).then(|| Pool::new(work.clone(), cfg.encoders));
     let enc = std::cell::RefCell::new(Encoder {
         cfg,
+        work,
         source_id,
         tx: &tx,
         data,
@@ -931,6 +1068,9 @@ fn encode_loop(
         stopped_by_max_errors: false,
         closed: false,
         gaps: cfg.gaps.as_ref().map(GapTracking::start),
+        pool,
+        block: Block::default(),
+        pool_failed: false,
     });
     let mut pipeline = EncoderPipeline { enc: &enc };
     // The source calls the callback and the pipeline one at a time, never nested, so the
@@ -939,13 +1079,20 @@ fn encode_loop(
         enc.borrow_mut().message(m)
     });
     let mut e = enc.borrow_mut();
-    if !e.stopped_by_max_errors {
+    if stats.is_ok() {
+        // What the workers still hold belongs to messages the source delivered: account for it.
+        // (After a source error the run fails anyway; nothing more is committed.)
+        e.drain();
+    }
+    if !e.stopped() {
         e.flush();
     }
+    e.pool = None;
     let expected = cfg.gaps.as_ref().map_or(&[][..], |t| &t.expected[..]);
     EncoderEnd {
         stats,
         stopped_by_max_errors: e.stopped_by_max_errors,
+        failed: e.pool_failed,
         gaps: e.gaps.take().map(|g| g.finish(expected)),
     }
 }

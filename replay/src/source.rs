@@ -107,6 +107,12 @@ pub trait Source: Send {
     fn id(&self) -> &str;
     /// Total input size when known (for the ETA).
     fn total_bytes(&self) -> Option<u64>;
+    /// Whether messages may wait in a block for the encoding workers: true for sources that
+    /// deliver as fast as they can read (files). A broker source says no: there a message may
+    /// be the last for a while, and must reach the database without waiting for a thousand more.
+    fn bulk(&self) -> bool {
+        false
+    }
     /// Delivers every message at or past `resume`, in offset order per partition.
     fn run(
         &mut self,
@@ -191,6 +197,9 @@ impl SegmentsSource {
 impl Source for SegmentsSource {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn bulk(&self) -> bool {
+        true
     }
     fn total_bytes(&self) -> Option<u64> {
         Some(self.total)
@@ -511,6 +520,9 @@ pub const JSONL_TOPIC: &str = "jsonl";
 impl Source for JsonLinesSource {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn bulk(&self) -> bool {
+        true
     }
     fn total_bytes(&self) -> Option<u64> {
         self.len

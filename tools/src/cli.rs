@@ -342,6 +342,9 @@ pub struct ReplayArgs {
     /// No gap tracking.
     #[arg(long)]
     pub no_gaps: bool,
+    /// Threads that encode rows (0: one per core; 1: on the reading thread itself).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub encoders: usize,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Never draw a progress bar.

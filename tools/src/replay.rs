@@ -155,6 +155,10 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
             batch_rows: args.batch_rows,
             retries: 6,
             gaps,
+            encoders: match args.encoders {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
+                n => n.min(64),
+            },
         },
     ))
 }

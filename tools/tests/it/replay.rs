@@ -1288,3 +1288,90 @@ fn replay_gaps_cadence_equal_to_rpo_is_clean_and_bad_flags_exit_2() {
         assert!(stderr.contains(message), "{flags:?}: {stderr}");
     }
 }
+
+/// One reading thread or several encoding threads: the same rows, the same progress, the same
+/// dead letters, and `--max-errors` stops at the same message even when it falls in the middle
+/// of a block the workers encoded ahead.
+#[test]
+fn encoder_threads_change_nothing_but_speed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("n.toml");
+    fs::write(&mapping, N_MAPPING).unwrap();
+    let n = 5000;
+    let bad = |i: usize| i % 397 == 100;
+    let lines: Vec<String> = (1..=n)
+        .map(|i| {
+            if bad(i) {
+                "{\"timestamp\": broken".to_string()
+            } else {
+                GOOD.replace(r#""n":1"#, &format!(r#""n":{i}"#))
+            }
+        })
+        .collect();
+    let input = tmp.path().join("many.jsonl");
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let bad_lines: Vec<i64> = (1..=n).filter(|i| bad(*i)).map(|i| i as i64).collect();
+    // The 9th bad line crosses --max-errors 8: reported, not consumed; everything before it in.
+    let stop = bad_lines[8];
+    let mut results = Vec::new();
+    for encoders in ["1", "4"] {
+        let url = support::fresh_db(&format!("encoders{encoders}"));
+        let dead = tmp.path().join(format!("dead{encoders}.jsonl"));
+        let r = replay(
+            &url,
+            &[
+                "--jsonl",
+                input.to_str().unwrap(),
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--create-table",
+                "--batch-rows",
+                "333",
+                "--max-errors",
+                "8",
+                "--encoders",
+                encoders,
+                "--dead-letter",
+                dead.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(r.summary["stopped_by_max_errors"], true);
+        let lines: Vec<i64> = rt().block_on(async {
+            client(&url)
+                .await
+                .query("SELECT line FROM events ORDER BY line", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        });
+        let want: Vec<i64> = (1..stop).filter(|i| !bad(*i as usize)).collect();
+        assert_eq!(lines, want, "--encoders {encoders}");
+        let next = count(&url, "SELECT next_offset FROM drkit_replay_progress");
+        assert_eq!(next, stop, "--encoders {encoders}");
+        let offs: Vec<i64> = dead_letters(&dead)
+            .iter()
+            .map(|v| v["offset"].as_i64().unwrap())
+            .collect();
+        assert_eq!(offs, bad_lines[..9], "--encoders {encoders}");
+        // A rerun without the limit finishes the file from there.
+        let r = replay(
+            &url,
+            &[
+                "--jsonl",
+                input.to_str().unwrap(),
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--encoders",
+                encoders,
+            ],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let total = count(&url, "SELECT count(*) FROM events");
+        assert_eq!(total as usize, n - bad_lines.len());
+        results.push((lines, next, offs, total));
+    }
+    assert_eq!(results[0], results[1]);
+}
