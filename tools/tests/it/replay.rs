@@ -461,6 +461,20 @@ columns = [
 ]
 "#;
 
+/// The `line` column of the N_MAPPING table, in order.
+fn event_lines(url: &str) -> Vec<i64> {
+    rt().block_on(async {
+        client(url)
+            .await
+            .query("SELECT line FROM events ORDER BY line", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    })
+}
+
 fn dead_letters(path: &Path) -> Vec<Value> {
     fs::read_to_string(path)
         .unwrap_or_default()
@@ -510,17 +524,7 @@ fn bad_messages_go_to_the_dead_letter_file_with_coordinates() {
         .iter()
         .all(|v| v["topic"] == "jsonl" && v["source"] == "jsonl:bad.jsonl"));
     assert!(d[0]["value"].as_str().unwrap().contains("broken"));
-    let lines: Vec<i64> = rt().block_on(async {
-        client(&url)
-            .await
-            .query("SELECT line FROM events ORDER BY line", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    });
-    assert_eq!(lines, [1, 6]);
+    assert_eq!(event_lines(&url), [1, 6]);
 }
 
 #[test]
@@ -1328,16 +1332,7 @@ fn encoder_threads_change_nothing_but_speed() {
         );
         assert_eq!(r.code, 1, "{}", r.stderr);
         assert_eq!(r.summary["stopped_by_max_errors"], true);
-        let lines: Vec<i64> = rt().block_on(async {
-            client(&url)
-                .await
-                .query("SELECT line FROM events ORDER BY line", &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-        });
+        let lines = event_lines(&url);
         let want: Vec<i64> = (1..stop).filter(|i| !bad(*i as usize)).collect();
         assert_eq!(lines, want, "--encoders {encoders}");
         let next = count(&url, "SELECT next_offset FROM drkit_replay_progress");
