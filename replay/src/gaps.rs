@@ -370,13 +370,10 @@ impl Detector {
         let window = match self.bounded {
             Some(w) => w,
             None => {
+                // An open end is reported as the edge it stands for (the first or last event):
+                // with no hourly table, nothing depends on the window being half-open.
                 let since = lo.unwrap_or(DateTime::UNIX_EPOCH);
-                // Half-open: one microsecond past the last event keeps it inside.
-                let until = match self.until {
-                    Some(u) => u,
-                    None => hi.map_or(since, |h| h + TimeDelta::microseconds(1)),
-                }
-                .max(since + TimeDelta::microseconds(1));
+                let until = hi.unwrap_or(since).max(since);
                 Window {
                     since,
                     until,
@@ -692,7 +689,7 @@ mod tests {
             d.push("b", at(m));
         }
         let r = d.finish(["c"]);
-        assert_eq!(r.window.since(), at(0));
+        assert_eq!((r.window.since(), r.window.until()), (at(0), at(55)));
         assert!(r.hours.is_empty());
         let g = |k: &str, s: i64, e: i64, kind| Gap {
             key: k.into(),
