@@ -446,6 +446,7 @@ impl Source for KafkaSource {
                     let stored = pipeline
                         .reload(&self.topic, &all)
                         .map_err(|e| self.err("progress", e))?;
+                    alive = Instant::now();
                     let whole = marks.iter().all(|(p, (lo, hi))| {
                         let end = until_ends.get(p).map_or(*hi, |u| (*u).min(*hi));
                         end <= *lo || stored.get(p).is_some_and(|n| *n >= end)
@@ -472,6 +473,8 @@ impl Source for KafkaSource {
                         break Ok(());
                     }
                     dirty = false;
+                    // Time spent waiting on the database is not the broker's silence.
+                    alive = Instant::now();
                 }
                 // A partition whose remaining offsets hold no messages (transaction markers)
                 // is at its end when the fetch position is.
@@ -600,6 +603,7 @@ impl Source for KafkaSource {
             if visit(&msg) == Flow::Stop {
                 break Ok(());
             }
+            alive = Instant::now();
         };
         // Commit what was read before leaving the group, so the next owner starts after it.
         pipeline.checkpoint();
