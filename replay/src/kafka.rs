@@ -691,7 +691,7 @@ impl KafkaSource {
             .map(|(n, p)| format!("{n}:{}", p.next))
             .collect();
         let what = if waiting.is_empty() {
-            "no answer".to_string()
+            "caught up, but no answer to a probe".to_string()
         } else {
             let w: Vec<String> = waiting.iter().map(i32::to_string).collect();
             format!(

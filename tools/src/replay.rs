@@ -307,7 +307,7 @@ fn stop_on_signals(rt: &tokio::runtime::Runtime) {
             }
             if !first {
                 eprintln!("drkit replay: second signal, exiting without the last commit");
-                std::process::exit(130);
+                std::process::exit(2);
             }
             first = false;
             eprintln!("drkit replay: stopping: committing what was read (signal again to abort)");

@@ -605,6 +605,7 @@ fn kafka_unreachable_broker_stops_after_the_stall_timeout() {
         .arg(&mapping);
     let out = wait_or_kill(spawn(c), 60, "unreachable broker");
     let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{err}");
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains(&bootstrap) && err.contains("--stall-timeout"),
@@ -658,6 +659,7 @@ fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
     stop_broker();
     let out = wait_or_kill(child, 60, "broker gone");
     let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{err}");
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains(&bootstrap) && err.contains("0:15 1:15"),
