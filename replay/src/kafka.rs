@@ -197,9 +197,7 @@ impl KafkaSource {
             // The database holds the position; Kafka's committed offsets are never used.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            // Partition ends tell a caught-up `--follow` run from a stalled one.
-            .set("enable.partition.eof", "true");
+            .set("auto.offset.reset", "earliest");
         match &self.partitions {
             Partitions::Group(g) => {
                 c.set("group.id", g);
@@ -212,6 +210,9 @@ impl KafkaSource {
         for (k, v) in &self.settings.0 {
             c.set(k, v);
         }
+        // Not the user's to turn off (set last): partition ends tell a caught-up run from a
+        // stalled one, and end `--follow --until`.
+        c.set("enable.partition.eof", "true");
         c
     }
 }
@@ -373,14 +374,10 @@ impl Source for KafkaSource {
             }
         }
         let group = matches!(self.partitions, Partitions::Group(_));
-        // A group member with `--until` cannot see where other members stopped: a partition
-        // counts as finished when its progress reached the time index's first offset at or
-        // after `--until` (exact on Apache Kafka; brokers with a coarser index end it sooner,
-        // leaving a dead member's partition to the next run).
-        let until_ends: HashMap<i32, i64> = match (group && self.to_end, self.until_ms) {
-            (true, Some(u)) => self.offsets_at(&consumer, &all, u)?,
-            _ => HashMap::new(),
-        };
+        // A group member with `--until` cannot see where other members stopped (the progress
+        // table holds offsets, not whether a record at or after `--until` was reached), so it
+        // stops with its own partitions, once the group has given it some.
+        let mut assigned = !group;
         let mut last_check = Instant::now() - Duration::from_secs(10);
         // Last sign of life: a message, a partition end or an answered probe.
         let mut alive = Instant::now();
@@ -427,12 +424,13 @@ impl Source for KafkaSource {
                         );
                         self.assign(&consumer, &ps, &stored, &marks, &mut parts, coop)?;
                         alive = Instant::now();
+                        assigned = true;
                     }
                 }
             }
             let own_done = parts.values().all(|p| p.done);
             if self.to_end && own_done {
-                if !group {
+                if !group || (self.until_ms.is_some() && assigned) {
                     break Ok(());
                 }
                 // A group member is done when the whole topic is in the database: partitions
@@ -447,17 +445,16 @@ impl Source for KafkaSource {
                         .reload(&self.topic, &all)
                         .map_err(|e| self.err("progress", e))?;
                     alive = Instant::now();
-                    let whole = marks.iter().all(|(p, (lo, hi))| {
-                        let end = until_ends.get(p).map_or(*hi, |u| (*u).min(*hi));
-                        end <= *lo || stored.get(p).is_some_and(|n| *n >= end)
-                    });
+                    let whole = marks
+                        .iter()
+                        .all(|(p, (lo, hi))| hi <= lo || stored.get(p).is_some_and(|n| n >= hi));
                     if whole {
                         break Ok(());
                     }
                 }
             }
             // `--follow --until`: every partition this process reads has passed the end.
-            if !self.to_end && self.until_ms.is_some() && !parts.is_empty() && own_done {
+            if !self.to_end && self.until_ms.is_some() && assigned && own_done {
                 break Ok(());
             }
             let polled = consumer.poll(Duration::from_millis(100));

@@ -498,12 +498,24 @@ fn kafka_until_stops_with_and_without_follow() {
         .cloned()
         .collect();
     assert_eq!(before.len(), 25);
-    for (name, follow) in [("kafka_until", false), ("kafka_until_follow", true)] {
+    let group = [
+        "--group",
+        "g-until",
+        "-X",
+        "max.poll.interval.ms=10000",
+        "-X",
+        "session.timeout.ms=6000",
+    ];
+    for (name, extra) in [
+        ("kafka_until", &[][..]),
+        ("kafka_until_follow", &["--follow"][..]),
+        // A group member cannot see where others stopped: it must not wait for the
+        // partitions' high watermarks, which `--until` keeps it from reaching.
+        ("kafka_until_group", &group[..]),
+    ] {
         let url = support::fresh_db(name);
         let mut args = vec!["--create-table", "--until", "2026-01-15T08:00:25Z"];
-        if follow {
-            args.push("--follow");
-        }
+        args.extend_from_slice(extra);
         let child = spawn(replay_cmd(&url, &mapping, "kafka-until", &args));
         let s = summary(&wait_or_kill(child, 60, name));
         assert_eq!(s["rows"], 25, "{name}: {s}");
@@ -613,20 +625,13 @@ fn kafka_unreachable_broker_stops_after_the_stall_timeout() {
     );
 }
 
-/// A broker that dies under a `--follow` run (a Tansu of this test's own, never the shared
-/// one): the run notices within the stall timeout, exits 2 naming the broker and the offsets
-/// reached, and the database holds exactly what was read, with the progress that resumes it.
-#[test]
-fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
-    let script = crate::util::repo_root().join("scripts/tansu.sh");
-    let dir = tmp.path().join("tansu");
-    let started = std::process::Command::new(&script)
+/// A Tansu of one test's own (never the shared one, which other tests use): its bootstrap
+/// address and pid. `scripts/tansu.sh stop DIR` ends it; it also ends with the test binary.
+fn own_broker(dir: &Path) -> (String, u32) {
+    let started = std::process::Command::new(crate::util::repo_root().join("scripts/tansu.sh"))
         .env("TANSU_OWNER_PID", std::process::id().to_string())
         .arg("start")
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
     assert!(
@@ -634,37 +639,105 @@ fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
         "{}",
         String::from_utf8_lossy(&started.stderr)
     );
-    let bootstrap = String::from_utf8(started.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    let stop_broker = || {
-        let _ = std::process::Command::new(&script)
-            .arg("stop")
-            .arg(&dir)
-            .status();
-    };
+    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+    (
+        String::from_utf8(started.stdout)
+            .unwrap()
+            .trim()
+            .to_string(),
+        pid.trim().parse().unwrap(),
+    )
+}
+
+fn stop_broker(dir: &Path) {
+    let _ = std::process::Command::new(crate::util::repo_root().join("scripts/tansu.sh"))
+        .arg("stop")
+        .arg(dir)
+        .status();
+}
+
+/// `drkit replay --kafka BOOTSTRAP --topic T --stall-timeout 3s` with the test mapping.
+fn stall_cmd(url: &str, mapping: &Path, bootstrap: &str, topic: &str, extra: &[&str]) -> Child {
+    let mut c = drkit();
+    c.args(["replay", "--db", url, "--kafka", bootstrap])
+        .args(["--topic", topic, "--stall-timeout", "3s", "--create-table"])
+        .arg("--mapping")
+        .arg(mapping)
+        .args(extra);
+    spawn(c)
+}
+
+/// The stderr of a run that must stop with exit 2 naming `what` (within 60 s: a hang detector).
+fn stalled(child: Child, what: &[&str]) -> String {
+    let out = wait_or_kill(child, 60, "stalled broker");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for w in what {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+    err
+}
+
+/// A broker that dies under a `--follow` run: the run notices within the stall timeout, exits 2
+/// naming the broker and the offsets reached, and the database holds exactly what was read,
+/// with the progress that resumes it.
+#[test]
+fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("m.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let dir = tmp.path().join("tansu");
+    let (bootstrap, _) = own_broker(&dir);
     create_topic(&bootstrap, "gone", 2);
     let plain: Vec<_> = ms5_values(30).into_iter().map(|v| (v, None)).collect();
     let expected = send(&bootstrap, "gone", &plain, &mut [0, 0]);
     let url = support::fresh_db("kafka_gone");
-    let mut c = drkit();
-    c.args(["replay", "--db", &url, "--kafka", &bootstrap])
-        .args(["--topic", "gone", "--follow", "--stall-timeout", "3s"])
-        .arg("--create-table")
-        .arg("--mapping")
-        .arg(&mapping);
-    let child = spawn(c);
+    let child = stall_cmd(&url, &mapping, &bootstrap, "gone", &["--follow"]);
     wait_rows(&url, 30, 60, "before the broker goes");
-    stop_broker();
-    let out = wait_or_kill(child, 60, "broker gone");
-    let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{err}");
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&bootstrap) && err.contains("0:15 1:15"),
-        "{err}"
-    );
+    stop_broker(&dir);
+    stalled(child, &[&bootstrap, "0:15 1:15"]);
     assert_eq!(table(&url), expected);
     assert_eq!(progress(&url), vec![(0, 15), (1, 15)]);
+}
+
+/// A broker that hangs (SIGSTOP: connections stay open, nothing is answered), unlike a closed
+/// port, which fails fast: a following run and a new run both stop within the stall timeout,
+/// with exit 2 and the broker named; the follower's rows and progress are committed.
+#[test]
+fn kafka_hung_broker_stops_runs_after_the_stall_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("m.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let dir = tmp.path().join("tansu");
+    let (bootstrap, pid) = own_broker(&dir);
+    create_topic(&bootstrap, "hung", 2);
+    let plain: Vec<_> = ms5_values(20).into_iter().map(|v| (v, None)).collect();
+    let expected = send(&bootstrap, "hung", &plain, &mut [0, 0]);
+    let url = support::fresh_db("kafka_hung");
+    let follower = stall_cmd(&url, &mapping, &bootstrap, "hung", &["--follow"]);
+    wait_rows(&url, 20, 60, "before the broker hangs");
+    let kill = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    kill("-STOP");
+    let url2 = support::fresh_db("kafka_hung_new");
+    let newcomer = stall_cmd(&url2, &mapping, &bootstrap, "hung", &[]);
+    let follower_err = stalled(follower, &[&bootstrap, "0:10 1:10"]);
+    let newcomer_err = stalled(newcomer, &[&bootstrap, "--stall-timeout"]);
+    kill("-CONT");
+    stop_broker(&dir);
+    assert!(follower_err.contains("stalled"), "{follower_err}");
+    assert!(
+        newcomer_err.contains("hung"),
+        "names the topic: {newcomer_err}"
+    );
+    assert_eq!(table(&url), expected);
+    assert_eq!(progress(&url), vec![(0, 10), (1, 10)]);
+    assert_eq!(table(&url2), vec![]);
 }
