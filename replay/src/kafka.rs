@@ -382,8 +382,8 @@ impl Source for KafkaSource {
         // Last sign of life: a message, a partition end or an answered probe.
         let mut alive = Instant::now();
         let mut last_error: Option<String> = None;
-        // Messages delivered since the last checkpoint: committed when the topic goes quiet,
-        // so a `--follow` run does not hold rows back until a full batch.
+        // Messages delivered since the last checkpoint: a `--follow` run commits them when the
+        // topic goes quiet instead of holding rows back until a full batch.
         let mut dirty = false;
         let result = 'run: loop {
             if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
@@ -465,7 +465,7 @@ impl Source for KafkaSource {
                 Some(Ok(_)) => false,
             };
             if idle {
-                if dirty {
+                if dirty && !self.to_end {
                     if !pipeline.checkpoint() {
                         break Ok(());
                     }

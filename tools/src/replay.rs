@@ -31,7 +31,7 @@ pub fn run(args: ReplayArgs) -> Outcome {
             return Outcome::Trouble;
         }
     };
-    if args.kafka.is_some() {
+    if args.follow {
         stop_on_signals(&rt);
     }
     let bar = bar(source.total_bytes(), !args.no_progress);
@@ -275,15 +275,17 @@ fn kafka_source(
     ))
 }
 
-/// Set by SIGINT/SIGTERM during a `--kafka` replay: the source stops at the next message
-/// boundary, so the last transaction is committed and the summary printed (exit 0).
+/// Set by SIGINT/SIGTERM during a `--follow` replay, which has no other end without `--until`:
+/// the source stops at the next message, so the last transaction is committed and the summary
+/// printed (exit 0). Other runs keep the default (the process ends, exit status of the signal):
+/// stopping them early is not success, and the progress table makes a rerun continue.
 fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     static STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
         std::sync::OnceLock::new();
     STOP.get_or_init(Default::default).clone()
 }
 
-/// A `--kafka` run (above all with `--follow`) is ended by a signal: the first SIGINT or SIGTERM
+/// A `--follow` run is ended by a signal: the first SIGINT or SIGTERM
 /// asks the source to stop cleanly; a second one exits at once (only the uncommitted transaction
 /// is lost, and the progress table makes a rerun read it again).
 #[cfg(unix)]
