@@ -283,8 +283,8 @@ pub struct ReplayArgs {
         requires = "kafka"
     )]
     pub start: String,
-    /// Keep reading past the end instead of stopping at the high watermarks seen at start
-    /// (until --until, or forever).
+    /// Keep reading past the end instead of stopping at the high watermarks seen at start,
+    /// until every partition is past --until, or SIGINT/SIGTERM (commit, summary, exit 0).
     #[arg(long, requires = "kafka")]
     pub follow: bool,
     /// With --kafka: stop with an error (exit 2) after this long without a message, a partition

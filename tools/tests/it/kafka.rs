@@ -625,35 +625,63 @@ fn kafka_unreachable_broker_stops_after_the_stall_timeout() {
     );
 }
 
-/// A Tansu of one test's own (never the shared one, which other tests use): its bootstrap
-/// address and pid. `scripts/tansu.sh stop DIR` ends it; it also ends with the test binary.
-fn own_broker(dir: &Path) -> (String, u32) {
-    let started = std::process::Command::new(crate::util::repo_root().join("scripts/tansu.sh"))
-        .env("TANSU_OWNER_PID", std::process::id().to_string())
-        .arg("start")
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
-    (
-        String::from_utf8(started.stdout)
-            .unwrap()
-            .trim()
-            .to_string(),
-        pid.trim().parse().unwrap(),
-    )
+/// A Tansu of one test's own (never the shared one, which other tests use), stopped when
+/// dropped — continued first, should the test have SIGSTOPped it and failed before SIGCONT.
+struct OwnBroker {
+    dir: std::path::PathBuf,
+    bootstrap: String,
+    pid: u32,
 }
 
-fn stop_broker(dir: &Path) {
-    let _ = std::process::Command::new(crate::util::repo_root().join("scripts/tansu.sh"))
-        .arg("stop")
-        .arg(dir)
-        .status();
+impl OwnBroker {
+    fn start(dir: &Path) -> OwnBroker {
+        let started = std::process::Command::new(crate::util::repo_root().join("scripts/tansu.sh"))
+            .env("TANSU_OWNER_PID", std::process::id().to_string())
+            .arg("start")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+        OwnBroker {
+            dir: dir.to_path_buf(),
+            bootstrap: String::from_utf8(started.stdout)
+                .unwrap()
+                .trim()
+                .to_string(),
+            pid: pid.trim().parse().unwrap(),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {}", self.pid);
+    }
+
+    fn stop(&self) {
+        // Quiet: after an earlier stop the process is gone.
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::process::Command::new(crate::util::repo_root().join("scripts/tansu.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// `drkit replay --kafka BOOTSTRAP --topic T --stall-timeout 3s` with the test mapping.
@@ -687,15 +715,15 @@ fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
     let tmp = tempfile::tempdir().unwrap();
     let mapping = tmp.path().join("m.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
-    let dir = tmp.path().join("tansu");
-    let (bootstrap, _) = own_broker(&dir);
+    let broker = OwnBroker::start(&tmp.path().join("tansu"));
+    let bootstrap = broker.bootstrap.clone();
     create_topic(&bootstrap, "gone", 2);
     let plain: Vec<_> = ms5_values(30).into_iter().map(|v| (v, None)).collect();
     let expected = send(&bootstrap, "gone", &plain, &mut [0, 0]);
     let url = support::fresh_db("kafka_gone");
     let child = stall_cmd(&url, &mapping, &bootstrap, "gone", &["--follow"]);
     wait_rows(&url, 30, 60, "before the broker goes");
-    stop_broker(&dir);
+    broker.stop();
     stalled(child, &[&bootstrap, "0:15 1:15"]);
     assert_eq!(table(&url), expected);
     assert_eq!(progress(&url), vec![(0, 15), (1, 15)]);
@@ -709,29 +737,20 @@ fn kafka_hung_broker_stops_runs_after_the_stall_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let mapping = tmp.path().join("m.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
-    let dir = tmp.path().join("tansu");
-    let (bootstrap, pid) = own_broker(&dir);
+    let broker = OwnBroker::start(&tmp.path().join("tansu"));
+    let bootstrap = broker.bootstrap.clone();
     create_topic(&bootstrap, "hung", 2);
     let plain: Vec<_> = ms5_values(20).into_iter().map(|v| (v, None)).collect();
     let expected = send(&bootstrap, "hung", &plain, &mut [0, 0]);
     let url = support::fresh_db("kafka_hung");
     let follower = stall_cmd(&url, &mapping, &bootstrap, "hung", &["--follow"]);
     wait_rows(&url, 20, 60, "before the broker hangs");
-    let kill = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    };
-    kill("-STOP");
+    broker.signal("-STOP");
     let url2 = support::fresh_db("kafka_hung_new");
     let newcomer = stall_cmd(&url2, &mapping, &bootstrap, "hung", &[]);
     let follower_err = stalled(follower, &[&bootstrap, "0:10 1:10"]);
     let newcomer_err = stalled(newcomer, &[&bootstrap, "--stall-timeout"]);
-    kill("-CONT");
-    stop_broker(&dir);
+    broker.stop();
     assert!(follower_err.contains("stalled"), "{follower_err}");
     assert!(
         newcomer_err.contains("hung"),
