@@ -687,11 +687,13 @@ impl Drop for OwnBroker {
 /// `drkit replay --kafka BOOTSTRAP --topic T --stall-timeout 3s` with the test mapping.
 fn stall_cmd(url: &str, mapping: &Path, bootstrap: &str, topic: &str, extra: &[&str]) -> Child {
     let mut c = drkit();
-    c.args(["replay", "--db", url, "--kafka", bootstrap])
-        .args(["--topic", topic, "--stall-timeout", "3s", "--create-table"])
-        .arg("--mapping")
-        .arg(mapping)
-        .args(extra);
+    c.args([
+        "replay", "--format", "json", "--db", url, "--kafka", bootstrap,
+    ])
+    .args(["--topic", topic, "--stall-timeout", "3s", "--create-table"])
+    .arg("--mapping")
+    .arg(mapping)
+    .args(extra);
     spawn(c)
 }
 
