@@ -16,7 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -29,8 +30,8 @@ use rdkafka::ClientContext;
 use crate::mapping::MessageRef;
 use crate::source::{Flow, Pipeline, Resume, Source, SourceError, SourceStats};
 
-/// Timeout of metadata, watermark and time lookups.
-const LOOKUP: Duration = Duration::from_secs(15);
+/// The default of [`KafkaSource::stall_timeout`].
+pub const DEFAULT_STALL: Duration = Duration::from_secs(60);
 
 /// Where a partition with no stored progress starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,10 @@ pub struct KafkaSource {
     to_end: bool,
     /// A partition ends at its first record at or after this time (not consumed).
     until_ms: Option<i64>,
+    /// No message, no partition end and no broker answer for this long: stop with an error.
+    stall: Duration,
+    /// Set from outside (a signal): stop at the next message boundary, committing what was read.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl KafkaSource {
@@ -148,11 +153,42 @@ impl KafkaSource {
             start,
             to_end,
             until_ms,
+            stall: DEFAULT_STALL,
+            stop: None,
         }
+    }
+
+    /// A broker that stops answering must not hang a replay forever (a `--follow` run has no
+    /// other way out): after this long with no message, no partition end and no answer to a
+    /// lookup, while some partition is not at its end, the run stops with an error naming the
+    /// brokers and the offsets reached. Metadata and time lookups wait this long too.
+    pub fn stall_timeout(mut self, d: Duration) -> KafkaSource {
+        self.stall = d.max(Duration::from_millis(100));
+        self
+    }
+
+    /// A graceful stop for `--follow` (SIGINT/SIGTERM): once `flag` is set the run ends as if
+    /// it had reached the end, so the sink commits everything read and reports a summary.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> KafkaSource {
+        self.stop = Some(flag);
+        self
     }
 
     fn err(&self, what: &str, e: impl fmt::Display) -> SourceError {
         SourceError::Kafka(self.settings.scrub(&format!("{what}: {e}")))
+    }
+
+    /// A lookup the brokers did not answer: the message names them, since "timed out" alone
+    /// does not say which address was wrong or down.
+    fn lookup_err(&self, what: &str, e: impl fmt::Display) -> SourceError {
+        self.err(
+            &format!(
+                "{what} (bootstrap servers {}, waited up to {:.1} s: --stall-timeout)",
+                self.bootstrap,
+                self.stall.as_secs_f64()
+            ),
+            e,
+        )
     }
 
     fn config(&self) -> ClientConfig {
@@ -161,8 +197,7 @@ impl KafkaSource {
             // The database holds the position; Kafka's committed offsets are never used.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
+            .set("auto.offset.reset", "earliest");
         match &self.partitions {
             Partitions::Group(g) => {
                 c.set("group.id", g);
@@ -175,6 +210,9 @@ impl KafkaSource {
         for (k, v) in &self.settings.0 {
             c.set(k, v);
         }
+        // Not the user's to turn off (set last): partition ends tell a caught-up run from a
+        // stalled one, and end `--follow --until`.
+        c.set("enable.partition.eof", "true");
         c
     }
 }
@@ -232,6 +270,12 @@ struct Part {
     /// High watermark at start (the end with `--to-end`).
     end: i64,
     done: bool,
+    /// Started by `--start TIME` and no record at or after it seen yet: records stamped before
+    /// it are passed over. The broker's time index only has to give a lower bound, which
+    /// brokers with a coarse or write-time index (and one answering 0 for "no such record") do.
+    from_time: Option<i64>,
+    /// The broker said this partition is at its end, and nothing arrived since.
+    at_end: bool,
 }
 
 impl Source for KafkaSource {
@@ -279,8 +323,8 @@ impl Source for KafkaSource {
             .create_with_context(ctx)
             .map_err(|e| self.err("consumer", e))?;
         let md = consumer
-            .fetch_metadata(Some(&self.topic), LOOKUP)
-            .map_err(|e| self.err(&format!("metadata of {}", self.topic), e))?;
+            .fetch_metadata(Some(&self.topic), self.stall)
+            .map_err(|e| self.lookup_err(&format!("metadata of topic {}", self.topic), e))?;
         let all: Vec<i32> = md
             .topics()
             .iter()
@@ -297,8 +341,8 @@ impl Source for KafkaSource {
         let mut marks: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
         for p in &all {
             let w = consumer
-                .fetch_watermarks(&self.topic, *p, LOOKUP)
-                .map_err(|e| self.err(&format!("watermarks of {}/{p}", self.topic), e))?;
+                .fetch_watermarks(&self.topic, *p, self.stall)
+                .map_err(|e| self.lookup_err(&format!("watermarks of {}/{p}", self.topic), e))?;
             marks.insert(*p, w);
         }
         let mut stats = SourceStats::default();
@@ -330,8 +374,21 @@ impl Source for KafkaSource {
             }
         }
         let group = matches!(self.partitions, Partitions::Group(_));
+        // A group member with `--until` cannot see where other members stopped (the progress
+        // table holds offsets, not whether a record at or after `--until` was reached), so it
+        // stops with its own partitions, once the group has given it some.
+        let mut assigned = !group;
         let mut last_check = Instant::now() - Duration::from_secs(10);
+        // Last sign of life: a message, a partition end or an answered probe.
+        let mut alive = Instant::now();
+        let mut last_error: Option<String> = None;
+        // Messages delivered since the last checkpoint: a `--follow` run commits them when the
+        // topic goes quiet instead of holding rows back until a full batch.
+        let mut dirty = false;
         let result = 'run: loop {
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                break Ok(());
+            }
             // Rebalances first: commit before giving partitions up, re-read before taking them.
             let events: Vec<Event> = match consumer.context().pending.lock() {
                 Ok(mut p) => std::mem::take(&mut *p),
@@ -343,6 +400,7 @@ impl Source for KafkaSource {
                         if !pipeline.checkpoint() {
                             break 'run Ok(());
                         }
+                        dirty = false;
                         for p in &ps {
                             parts.remove(p);
                         }
@@ -365,11 +423,14 @@ impl Source for KafkaSource {
                             RebalanceProtocol::Cooperative
                         );
                         self.assign(&consumer, &ps, &stored, &marks, &mut parts, coop)?;
+                        alive = Instant::now();
+                        assigned = true;
                     }
                 }
             }
-            if self.to_end && parts.values().all(|p| p.done) {
-                if !group {
+            let own_done = parts.values().all(|p| p.done);
+            if self.to_end && own_done {
+                if !group || (self.until_ms.is_some() && assigned) {
                     break Ok(());
                 }
                 // A group member is done when the whole topic is in the database: partitions
@@ -379,9 +440,11 @@ impl Source for KafkaSource {
                     if !pipeline.checkpoint() {
                         break Ok(());
                     }
+                    dirty = false;
                     let stored = pipeline
                         .reload(&self.topic, &all)
                         .map_err(|e| self.err("progress", e))?;
+                    alive = Instant::now();
                     let whole = marks
                         .iter()
                         .all(|(p, (lo, hi))| hi <= lo || stored.get(p).is_some_and(|n| n >= hi));
@@ -390,9 +453,28 @@ impl Source for KafkaSource {
                     }
                 }
             }
-            let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
-                // Idle: a partition whose remaining offsets hold no messages (transaction
-                // markers) is at its end when the fetch position is.
+            // `--follow --until`: every partition this process reads has passed the end.
+            if !self.to_end && self.until_ms.is_some() && assigned && own_done {
+                break Ok(());
+            }
+            let polled = consumer.poll(Duration::from_millis(100));
+            let idle = match &polled {
+                None => true,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => false,
+                Some(Err(_)) => true,
+                Some(Ok(_)) => false,
+            };
+            if idle {
+                if dirty && !self.to_end {
+                    if !pipeline.checkpoint() {
+                        break Ok(());
+                    }
+                    dirty = false;
+                    // Time spent waiting on the database is not the broker's silence.
+                    alive = Instant::now();
+                }
+                // A partition whose remaining offsets hold no messages (transaction markers)
+                // is at its end when the fetch position is.
                 if self.to_end {
                     if let Ok(pos) = consumer.position() {
                         for e in pos.elements_for_topic(&self.topic) {
@@ -408,16 +490,55 @@ impl Source for KafkaSource {
                         }
                     }
                 }
+                self.until_passed(&mut parts);
+                if alive.elapsed() >= self.stall {
+                    let waiting: Vec<i32> = parts
+                        .iter()
+                        .filter(|(_, p)| !p.done && !p.at_end)
+                        .map(|(n, _)| *n)
+                        .collect();
+                    // Caught up (or nothing assigned): quiet is normal, so ask the broker
+                    // whether it is still there.
+                    let probe = waiting.is_empty()
+                        && all.first().is_some_and(|p| {
+                            match consumer.fetch_watermarks(&self.topic, *p, self.stall) {
+                                Ok(_) => true,
+                                Err(e) => {
+                                    last_error = Some(e.to_string());
+                                    false
+                                }
+                            }
+                        });
+                    if probe {
+                        alive = Instant::now();
+                    } else {
+                        break Err(self.stalled(&waiting, &parts, last_error.as_deref()));
+                    }
+                }
+            }
+            let Some(polled) = polled else {
                 continue;
             };
             let m = match polled {
                 Ok(m) => m,
+                Err(rdkafka::error::KafkaError::PartitionEOF(n)) => {
+                    alive = Instant::now();
+                    if let Some(p) = parts.get_mut(&n) {
+                        p.at_end = true;
+                    }
+                    self.until_passed(&mut parts);
+                    continue;
+                }
                 // Broker errors are transient for librdkafka (it reconnects); fatal ones stop.
                 Err(rdkafka::error::KafkaError::MessageConsumptionFatal(code)) => {
                     break Err(self.err("consume", code));
                 }
-                Err(_) => continue,
+                Err(e) => {
+                    last_error = Some(e.to_string());
+                    continue;
+                }
             };
+            alive = Instant::now();
             if m.topic() != self.topic {
                 continue;
             }
@@ -430,6 +551,7 @@ impl Source for KafkaSource {
             let Some(p) = parts.get_mut(&m.partition()) else {
                 continue;
             };
+            p.at_end = false;
             if pending || p.done {
                 // Not consumed: the partition may be leaving, or it is finished; whoever
                 // reads it next starts from the database.
@@ -440,6 +562,15 @@ impl Source for KafkaSource {
                 continue;
             }
             let ts = m.timestamp().to_millis();
+            if let Some(t) = p.from_time {
+                if ts.is_some_and(|ts| ts < t) {
+                    // Before `--start TIME`, in front of the first record at or after it.
+                    p.next = m.offset().saturating_add(1);
+                    p.done = self.to_end && p.next >= p.end;
+                    continue;
+                }
+                p.from_time = None;
+            }
             if (self.to_end && m.offset() >= p.end)
                 || self.until_ms.zip(ts).is_some_and(|(u, t)| t >= u)
             {
@@ -461,6 +592,7 @@ impl Source for KafkaSource {
                 headers: &hdrs,
             };
             stats.messages += 1;
+            dirty = true;
             p.next = m.offset().saturating_add(1);
             if self.to_end && p.next >= p.end {
                 p.done = true;
@@ -468,6 +600,7 @@ impl Source for KafkaSource {
             if visit(&msg) == Flow::Stop {
                 break Ok(());
             }
+            alive = Instant::now();
         };
         // Commit what was read before leaving the group, so the next owner starts after it.
         pipeline.checkpoint();
@@ -502,6 +635,84 @@ impl KafkaSource {
         t
     }
 
+    /// The broker's time index: per partition, the first offset stamped at or after `ms`, or -1
+    /// when it has none.
+    fn offsets_at(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        ps: &[i32],
+        ms: i64,
+    ) -> Result<HashMap<i32, i64>, SourceError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in ps {
+            let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(ms));
+        }
+        let found = consumer
+            .offsets_for_times(tpl, self.stall)
+            .map_err(|e| self.lookup_err(&format!("time index of topic {}", self.topic), e))?;
+        Ok(found
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => (e.partition(), o),
+                _ => (e.partition(), -1),
+            })
+            .collect())
+    }
+
+    /// `--follow --until`: once the clock is past the end time, a partition the broker says is
+    /// at its end is finished (no record stamped at or after `--until` may ever come to end it).
+    /// Records stamped earlier that are produced later are left for a later run.
+    fn until_passed(&self, parts: &mut BTreeMap<i32, Part>) {
+        let Some(u) = self.until_ms else { return };
+        if self.to_end || chrono::Utc::now().timestamp_millis() < u {
+            return;
+        }
+        for p in parts.values_mut() {
+            if p.at_end {
+                p.done = true;
+            }
+        }
+    }
+
+    /// The error of a stalled run: which brokers, how long, and where each partition got to
+    /// (the database holds exactly these offsets, so a rerun resumes there).
+    fn stalled(
+        &self,
+        waiting: &[i32],
+        parts: &BTreeMap<i32, Part>,
+        last_error: Option<&str>,
+    ) -> SourceError {
+        let reached: Vec<String> = parts
+            .iter()
+            .map(|(n, p)| format!("{n}:{}", p.next))
+            .collect();
+        let what = if waiting.is_empty() {
+            "caught up, but no answer to a probe".to_string()
+        } else {
+            let w: Vec<String> = waiting.iter().map(i32::to_string).collect();
+            format!(
+                "no message and no partition end while partitions {} were not at their end",
+                w.join(",")
+            )
+        };
+        self.err(
+            &format!(
+                "stalled: {what} for {:.1} s (--stall-timeout) from bootstrap servers {}, topic {}; \
+                 everything read was committed; next offsets reached (partition:offset): {}",
+                self.stall.as_secs_f64(),
+                self.bootstrap,
+                self.topic,
+                if reached.is_empty() {
+                    "none (no partition assigned)".to_string()
+                } else {
+                    reached.join(" ")
+                }
+            ),
+            last_error.unwrap_or("no broker error reported"),
+        )
+    }
+
     /// Assigns partitions at their stored offsets, else at `--start` (resolved here so the loop
     /// always knows each partition's next offset).
     fn assign(
@@ -514,7 +725,7 @@ impl KafkaSource {
         incremental: bool,
     ) -> Result<(), SourceError> {
         let mut offsets = HashMap::new();
-        let mut by_time = TopicPartitionList::new();
+        let mut by_time = vec![];
         for p in ps {
             let (lo, hi) = marks.get(p).copied().unwrap_or((0, 0));
             let o = match (stored.get(p), self.start) {
@@ -522,27 +733,24 @@ impl KafkaSource {
                 (None, Start::Earliest) => lo,
                 (None, Start::Latest) => hi,
                 (None, Start::Offset(n)) => n.max(lo),
-                (None, Start::Time(t)) => {
-                    let _ = by_time.add_partition_offset(&self.topic, *p, Offset::Offset(t));
+                (None, Start::Time(_)) => {
+                    by_time.push(*p);
                     continue;
                 }
             };
             offsets.insert(*p, o);
         }
-        if by_time.count() > 0 {
-            let found = consumer
-                .offsets_for_times(by_time, LOOKUP)
-                .map_err(|e| self.err("offsets for time", e))?;
-            for e in found.elements_for_topic(&self.topic) {
-                let (_, hi) = marks.get(&e.partition()).copied().unwrap_or((0, 0));
-                // No record at or after the time: start at the end.
-                let o = match e.offset() {
-                    Offset::Offset(o) if o >= 0 => o,
-                    _ => hi,
-                };
-                offsets.insert(e.partition(), o);
+        let from_time = match self.start {
+            Start::Time(t) if !by_time.is_empty() => {
+                for (p, o) in self.offsets_at(consumer, &by_time, t)? {
+                    let (_, hi) = marks.get(&p).copied().unwrap_or((0, 0));
+                    // No record at or after the time: start at the end.
+                    offsets.insert(p, if o >= 0 { o } else { hi });
+                }
+                Some(t)
             }
-        }
+            _ => None,
+        };
         for p in ps {
             let next = offsets.get(p).copied().unwrap_or(0);
             let end = marks.get(p).map_or(0, |m| m.1);
@@ -552,6 +760,8 @@ impl KafkaSource {
                     next,
                     end,
                     done: self.to_end && next >= end,
+                    from_time: from_time.filter(|_| by_time.contains(p)),
+                    at_end: false,
                 },
             );
         }

@@ -283,10 +283,19 @@ pub struct ReplayArgs {
         requires = "kafka"
     )]
     pub start: String,
-    /// Keep reading past the end instead of stopping at the high watermarks seen at start
-    /// (until --until, or forever).
+    /// Keep reading past the end instead of stopping at the high watermarks seen at start,
+    /// until every partition is past --until, or SIGINT/SIGTERM (commit, summary, exit 0).
     #[arg(long, requires = "kafka")]
     pub follow: bool,
+    /// With --kafka: stop with an error (exit 2) after this long without a message, a partition
+    /// end or a broker answer while not at the end (e.g. 30s, 5m); what was read is committed.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "kafka"
+    )]
+    pub stall_timeout: String,
     /// PostgreSQL URL (postgres://user:password@host:port/db); the password is never printed.
     /// Without it: the usual PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables.
     #[arg(long, value_name = "URL")]

@@ -44,6 +44,9 @@ pub fn run(args: ReplayArgs) -> Outcome {
             }
         }
     }
+    if args.follow {
+        stop_on_signals(&rt);
+    }
     let bar = bar(source.total_bytes(), !args.no_progress);
     let b = bar.clone();
     let mut on_progress = move |p: Progress| {
@@ -353,14 +356,74 @@ fn kafka_source(
     if args.partitions.iter().any(|p| *p < 0) {
         return Err("--partitions: partition numbers are not negative".into());
     }
-    Ok(Box::new(KafkaSource::new(
-        bootstrap.to_string(),
-        topic,
-        partitions,
-        settings,
-        start,
-        !args.follow,
-        until_ms,
-        args.source_id.clone(),
-    )))
+    let stall = replay::gaps::parse_duration(&args.stall_timeout)
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            format!(
+                "--stall-timeout {:?}: not a positive duration (e.g. 30s, 5m)",
+                args.stall_timeout
+            )
+        })?;
+    Ok(Box::new(
+        KafkaSource::new(
+            bootstrap.to_string(),
+            topic,
+            partitions,
+            settings,
+            start,
+            !args.follow,
+            until_ms,
+            args.source_id.clone(),
+        )
+        .stall_timeout(stall)
+        .stop_when(stop_flag()),
+    ))
 }
+
+/// Set by SIGINT/SIGTERM during a `--follow` replay, which has no other end without `--until`:
+/// the source stops at the next message, so the last transaction is committed and the summary
+/// printed (exit 0). Other runs keep the default (the process ends, exit status of the signal):
+/// stopping them early is not success, and the progress table makes a rerun continue.
+fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    static STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    STOP.get_or_init(Default::default).clone()
+}
+
+/// A `--follow` run is ended by a signal: the first SIGINT or SIGTERM
+/// asks the source to stop cleanly; a second one exits at once (only the uncommitted transaction
+/// is lost, and the progress table makes a rerun read it again).
+#[cfg(unix)]
+fn stop_on_signals(rt: &tokio::runtime::Runtime) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let flag = stop_flag();
+    let _guard = rt.enter();
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without handlers the default stays: the signal ends the process, which is safe.
+        return;
+    };
+    rt.spawn(async move {
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if !first {
+                eprintln!("drkit replay: second signal, exiting without the last commit");
+                std::process::exit(2);
+            }
+            first = false;
+            eprintln!("drkit replay: stopping: committing what was read (signal again to abort)");
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+}
+
+/// Elsewhere Ctrl-C keeps its default (the process ends; the progress table makes that safe).
+#[cfg(not(unix))]
+fn stop_on_signals(_: &tokio::runtime::Runtime) {}
