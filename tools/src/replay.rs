@@ -109,7 +109,20 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
     };
     let since = time("--since", &args.since)?;
     let until = time("--until", &args.until)?;
-    let gaps = gap_tracking(args, &mapping, since, until)?;
+    if let (Some(s), Some(u), Some(a), Some(b)) = (since, until, &args.since, &args.until) {
+        if s >= u {
+            return Err(format!(
+                "the window is empty: --since {a} is not before --until {b}"
+            ));
+        }
+    }
+    // Gaps are judged on event time. A record-time window is in another clock (a producer's or
+    // broker's, possibly hours off the events' own): its edges would make false edge gaps, so
+    // the edges are then the fleet's first and last event.
+    let gaps = match args.time_basis {
+        TimeBasis::Event => gap_tracking(args, &mapping, since, until)?,
+        TimeBasis::Record => gap_tracking(args, &mapping, None, None)?,
+    };
     let (mut record_since_ms, mut record_until_ms, mut event_window) =
         (None, None, TimeWindow::default());
     match args.time_basis {
@@ -166,8 +179,8 @@ fn validate(args: &ReplayArgs) -> Result<(Box<dyn Source>, ReplayConfig), String
     ))
 }
 
-/// `--rpo`, `--gap-key`, `--expected-keys`: gap tracking of the rows written, judged in the
-/// replay's own `--since`/`--until` window (by event time, whatever `--time-basis` selects on).
+/// `--rpo`, `--gap-key`, `--expected-keys`: gap tracking of the rows written, by event time, in
+/// `[since, until)` where given.
 fn gap_tracking(
     args: &ReplayArgs,
     mapping: &Mapping,
