@@ -26,7 +26,7 @@ use crate::compression::decompress;
 use crate::control::parse_control_batch;
 use crate::finding::{Finding, Kind};
 use crate::legacy::wrapper_summary;
-use crate::records::RecordIter;
+use crate::records::frame_record;
 
 /// What a deep check decoded, for throughput statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,8 +121,11 @@ impl DeepChecker {
         let mut previous: Option<i32> = None;
         let mut max_ts: Option<i64> = None;
         let mut malformed = false;
-        for item in RecordIter::new(section) {
-            let record = match item {
+        // Framing alone, not `RecordIter`: the checks need only each record's deltas, and
+        // building full records cost a third of `--deep`'s time on fast codecs.
+        let mut pos = 0;
+        while pos < section.len() {
+            let record = match frame_record(section, pos) {
                 Ok(r) => r,
                 Err(e) => {
                     malformed = true;
@@ -141,6 +144,7 @@ impl DeepChecker {
                     break;
                 }
             };
+            pos = record.end;
             count += 1;
             let delta = record.offset_delta;
             let offset = base.saturating_add(delta as i64);
