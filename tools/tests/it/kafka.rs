@@ -684,6 +684,36 @@ impl Drop for OwnBroker {
     }
 }
 
+/// A broker of the test's own with a two-partition topic of `n` MS5 events, the test mapping
+/// and a fresh database: what the broker-failure tests start from.
+struct OwnTopic {
+    // Field order is drop order: the broker stops before its directory goes.
+    broker: OwnBroker,
+    mapping: std::path::PathBuf,
+    url: String,
+    expected: Vec<(i64, i64, String)>,
+    _tmp: tempfile::TempDir,
+}
+
+impl OwnTopic {
+    fn new(topic: &str, n: usize) -> OwnTopic {
+        let tmp = tempfile::tempdir().unwrap();
+        let mapping = tmp.path().join("m.toml");
+        std::fs::write(&mapping, MAPPING).unwrap();
+        let broker = OwnBroker::start(&tmp.path().join("tansu"));
+        create_topic(&broker.bootstrap, topic, 2);
+        let plain: Vec<_> = ms5_values(n).into_iter().map(|v| (v, None)).collect();
+        let expected = send(&broker.bootstrap, topic, &plain, &mut [0, 0]);
+        OwnTopic {
+            broker,
+            mapping,
+            url: support::fresh_db(&format!("kafka_{topic}")),
+            expected,
+            _tmp: tmp,
+        }
+    }
+}
+
 /// `drkit replay --kafka BOOTSTRAP --topic T --stall-timeout 3s` with the test mapping.
 fn stall_cmd(url: &str, mapping: &Path, bootstrap: &str, topic: &str, extra: &[&str]) -> Child {
     let mut c = drkit();
@@ -714,21 +744,15 @@ fn stalled(child: Child, what: &[&str]) -> String {
 /// with the progress that resumes it.
 #[test]
 fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
-    let broker = OwnBroker::start(&tmp.path().join("tansu"));
-    let bootstrap = broker.bootstrap.clone();
-    create_topic(&bootstrap, "gone", 2);
-    let plain: Vec<_> = ms5_values(30).into_iter().map(|v| (v, None)).collect();
-    let expected = send(&bootstrap, "gone", &plain, &mut [0, 0]);
-    let url = support::fresh_db("kafka_gone");
-    let child = stall_cmd(&url, &mapping, &bootstrap, "gone", &["--follow"]);
-    wait_rows(&url, 30, 60, "before the broker goes");
+    let f = OwnTopic::new("gone", 30);
+    let (broker, bootstrap, mapping, url) = (&f.broker, &f.broker.bootstrap, &f.mapping, &f.url);
+    let expected = &f.expected;
+    let child = stall_cmd(url, mapping, bootstrap, "gone", &["--follow"]);
+    wait_rows(url, 30, 60, "before the broker goes");
     broker.stop();
-    stalled(child, &[&bootstrap, "0:15 1:15"]);
-    assert_eq!(table(&url), expected);
-    assert_eq!(progress(&url), vec![(0, 15), (1, 15)]);
+    stalled(child, &[bootstrap, "0:15 1:15"]);
+    assert_eq!(&table(url), expected);
+    assert_eq!(progress(url), vec![(0, 15), (1, 15)]);
 }
 
 /// A broker that hangs (SIGSTOP: connections stay open, nothing is answered), unlike a closed
@@ -736,29 +760,23 @@ fn kafka_broker_gone_mid_follow_stops_with_everything_committed() {
 /// with exit 2 and the broker named; the follower's rows and progress are committed.
 #[test]
 fn kafka_hung_broker_stops_runs_after_the_stall_timeout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
-    let broker = OwnBroker::start(&tmp.path().join("tansu"));
-    let bootstrap = broker.bootstrap.clone();
-    create_topic(&bootstrap, "hung", 2);
-    let plain: Vec<_> = ms5_values(20).into_iter().map(|v| (v, None)).collect();
-    let expected = send(&bootstrap, "hung", &plain, &mut [0, 0]);
-    let url = support::fresh_db("kafka_hung");
-    let follower = stall_cmd(&url, &mapping, &bootstrap, "hung", &["--follow"]);
-    wait_rows(&url, 20, 60, "before the broker hangs");
+    let f = OwnTopic::new("hung", 20);
+    let (broker, bootstrap, mapping, url) = (&f.broker, &f.broker.bootstrap, &f.mapping, &f.url);
+    let expected = &f.expected;
+    let follower = stall_cmd(url, mapping, bootstrap, "hung", &["--follow"]);
+    wait_rows(url, 20, 60, "before the broker hangs");
     broker.signal("-STOP");
     let url2 = support::fresh_db("kafka_hung_new");
-    let newcomer = stall_cmd(&url2, &mapping, &bootstrap, "hung", &[]);
-    let follower_err = stalled(follower, &[&bootstrap, "0:10 1:10"]);
-    let newcomer_err = stalled(newcomer, &[&bootstrap, "--stall-timeout"]);
+    let newcomer = stall_cmd(&url2, mapping, bootstrap, "hung", &[]);
+    let follower_err = stalled(follower, &[bootstrap, "0:10 1:10"]);
+    let newcomer_err = stalled(newcomer, &[bootstrap, "--stall-timeout"]);
     broker.stop();
     assert!(follower_err.contains("stalled"), "{follower_err}");
     assert!(
         newcomer_err.contains("hung"),
         "names the topic: {newcomer_err}"
     );
-    assert_eq!(table(&url), expected);
-    assert_eq!(progress(&url), vec![(0, 10), (1, 10)]);
+    assert_eq!(&table(url), expected);
+    assert_eq!(progress(url), vec![(0, 10), (1, 10)]);
     assert_eq!(table(&url2), vec![]);
 }
