@@ -121,6 +121,14 @@ fn send(
     expected
 }
 
+/// A temporary directory holding the test mapping (kept alive by the caller).
+fn mapping_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("m.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    (tmp, mapping)
+}
+
 fn table(url: &str) -> Vec<(i64, i64, String)> {
     query_rows(
         url,
@@ -155,9 +163,7 @@ fn summary(out: &std::process::Output) -> Value {
 
 #[test]
 fn kafka_topic_replays_exactly_and_rerun_adds_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     let expected = produce("kafka-exact", 3, &ms5_values(300));
     let url = support::fresh_db("kafka_exact");
 
@@ -221,9 +227,7 @@ fn kafka_topic_replays_exactly_and_rerun_adds_nothing() {
 
 #[test]
 fn kafka_settings_secrets_are_never_printed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     let url = support::fresh_db("kafka_secret");
     // An invalid value for a secret setting: librdkafka's error would echo it.
     let out = replay_cmd(
@@ -277,9 +281,7 @@ fn spawn_worker(url: &str, mapping: &Path, topic: &str) -> Child {
 
 #[test]
 fn two_group_workers_one_killed_table_equals_the_topic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     let n = 3000;
     let expected = produce("kafka-crash", 3, &ms5_values(n));
     let url = support::fresh_db("kafka_crash");
@@ -426,9 +428,7 @@ fn signal(child: &Child, sig: &str) {
 /// either the lookup or the passing-over is wrong.
 #[test]
 fn kafka_start_time_begins_at_the_first_record_stamped_at_or_after_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     // Record i goes to partition i % 2 at offset i / 2, stamped i s after BASE_MS; record 32
     // (partition 0, offset 16) arrives late, stamped at 3 s.
     let expected = produce_stamped("kafka-start-time", 2, stamped(ms5_values(40), &[(32, 3)]));
@@ -487,9 +487,7 @@ fn produce_stamped(
 /// `--until` and the broker says it is at its end.
 #[test]
 fn kafka_until_stops_with_and_without_follow() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     let expected = produce_stamped("kafka-until", 2, stamped(ms5_values(40), &[]));
     // Records 0..25 are before the end: partition 0 offsets 0..=12, partition 1 offsets 0..=11.
     let before: Vec<_> = expected
@@ -549,9 +547,7 @@ fn kafka_until_stops_with_and_without_follow() {
 /// Nothing is read twice: a later run adds nothing.
 #[test]
 fn kafka_follow_takes_later_records_and_stops_cleanly_on_a_signal() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     let bootstrap = support::kafka_bootstrap();
     let topic = "kafka-follow";
     create_topic(bootstrap, topic, 2);
@@ -598,9 +594,7 @@ fn kafka_follow_takes_later_records_and_stops_cleanly_on_a_signal() {
 /// exit 2 and a message naming the address, instead of retrying forever.
 #[test]
 fn kafka_unreachable_broker_stops_after_the_stall_timeout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mapping = tmp.path().join("m.toml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (_tmp, mapping) = mapping_file();
     // A loopback port that was free a moment ago and is closed now.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -697,9 +691,7 @@ struct OwnTopic {
 
 impl OwnTopic {
     fn new(topic: &str, n: usize) -> OwnTopic {
-        let tmp = tempfile::tempdir().unwrap();
-        let mapping = tmp.path().join("m.toml");
-        std::fs::write(&mapping, MAPPING).unwrap();
+        let (tmp, mapping) = mapping_file();
         let broker = OwnBroker::start(&tmp.path().join("tansu"));
         create_topic(&broker.bootstrap, topic, 2);
         let plain: Vec<_> = ms5_values(n).into_iter().map(|v| (v, None)).collect();
