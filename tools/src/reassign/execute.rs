@@ -80,7 +80,8 @@ fn fail(cmd: &str, format: Format, e: &ReassignError) -> Outcome {
 }
 
 /// Writes lines to stdout; a closed pipe ends the output quietly.
-fn emit(cmd: &str, lines: &[String]) -> Result<(), Outcome> {
+/// Prints the report; the outcome is `Problems` unless `clean`, `Trouble` when stdout fails.
+fn emit(cmd: &str, lines: &[String], clean: bool) -> Outcome {
     let out = std::io::stdout();
     let mut out = out.lock();
     let r = lines
@@ -90,9 +91,10 @@ fn emit(cmd: &str, lines: &[String]) -> Result<(), Outcome> {
     match r {
         Err(e) if !is_broken_pipe(&e) => {
             eprintln!("drkit {cmd}: {e}");
-            Err(Outcome::Trouble)
+            Outcome::Trouble
         }
-        _ => Ok(()),
+        _ if clean => Outcome::Clean,
+        _ => Outcome::Problems,
     }
 }
 
@@ -194,14 +196,7 @@ pub fn execute(a: ExecuteArgs) -> Outcome {
             });
         }
     }
-    if let Err(o) = emit(cmd, &lines) {
-        return o;
-    }
-    if r.failed() > 0 {
-        Outcome::Problems
-    } else {
-        Outcome::Clean
-    }
+    emit(cmd, &lines, r.failed() == 0)
 }
 
 fn status_text(s: &Status) -> String {
@@ -319,14 +314,7 @@ pub fn verify(a: PlanArgs) -> Outcome {
             });
         }
     }
-    if let Err(o) = emit(cmd, &lines) {
-        return o;
-    }
-    if r.clean() {
-        Outcome::Clean
-    } else {
-        Outcome::Problems
-    }
+    emit(cmd, &lines, r.clean())
 }
 
 pub fn cancel(a: PlanArgs) -> Outcome {
@@ -376,14 +364,7 @@ pub fn cancel(a: PlanArgs) -> Outcome {
             ));
         }
     }
-    if let Err(o) = emit(cmd, &lines) {
-        return o;
-    }
-    if failed > 0 {
-        Outcome::Problems
-    } else {
-        Outcome::Clean
-    }
+    emit(cmd, &lines, failed == 0)
 }
 
 pub fn list(a: ListArgs) -> Outcome {
@@ -424,8 +405,5 @@ pub fn list(a: ListArgs) -> Outcome {
             lines.push(format!("{} reassignments in progress", ongoing.len()));
         }
     }
-    match emit(cmd, &lines) {
-        Ok(()) => Outcome::Clean,
-        Err(o) => o,
-    }
+    emit(cmd, &lines, true)
 }
