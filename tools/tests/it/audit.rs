@@ -394,11 +394,7 @@ fn json_lines_follow_the_documented_schema() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
-        let lines: Vec<Line> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-            .collect();
+        let lines: Vec<Line> = crate::util::json_lines(&out.stdout);
         assert!(matches!(lines.first(), Some(Line::Break { row: 3, .. })));
         match lines.last() {
             Some(Line::Summary {

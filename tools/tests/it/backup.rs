@@ -570,11 +570,7 @@ fn json_lines_follow_the_documented_schema() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Line> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
+    let lines: Vec<Line> = crate::util::json_lines(&out.stdout);
     assert!(matches!(
         lines.last(),
         Some(Line::Summary {

@@ -923,11 +923,7 @@ fn wal_verify_json_lines_follow_the_documented_schema() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
-        let text = String::from_utf8(out.stdout).unwrap();
-        let lines: Vec<WalLine> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-            .collect();
+        let lines: Vec<WalLine> = crate::util::json_lines(&out.stdout);
         assert!(matches!(lines.last(), Some(WalLine::Summary { .. })));
         assert_eq!(
             lines

@@ -6,6 +6,16 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// Every stdout line as JSON of type `T` (a typed line enum, or `Value`); a line that does not
+/// parse fails the test with the line in the message.
+pub fn json_lines<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Vec<T> {
+    std::str::from_utf8(stdout)
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
 pub fn drkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_drkit"))
 }

@@ -568,11 +568,7 @@ fn json_lines_follow_the_documented_schema() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Line> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
+    let lines: Vec<Line> = crate::util::json_lines(&out.stdout);
     let kinds: Vec<&str> = validate::Kind::ALL.iter().map(|k| k.as_str()).collect();
     let (mut pass, mut warn, mut fail) = (0, 0, 0);
     for l in &lines[..lines.len() - 1] {
