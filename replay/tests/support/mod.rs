@@ -18,26 +18,36 @@ pub fn server_url() -> &'static str {
         if let Ok(url) = std::env::var("DRKIT_PG_URL") {
             return url;
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = root
+        let dir = repo_root()
             .join("target/test-pg")
             .join(std::process::id().to_string());
-        let out = Command::new(root.join("scripts/pg.sh"))
-            .env("PG_OWNER_PID", std::process::id().to_string())
-            .arg("start")
-            .arg(&dir)
-            .output()
-            .expect("run scripts/pg.sh");
-        assert!(
-            out.status.success(),
-            "scripts/pg.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf-8 url")
-            .trim()
-            .to_string()
+        start_cluster(&dir, &[])
     })
+}
+
+fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Starts a throwaway cluster in `dir` with `scripts/pg.sh` (extra environment such as
+/// `PG_SSL` or `PG_ARCHIVE` in `env`), stopped when this test process exits; returns its URL.
+pub fn start_cluster(dir: &Path, env: &[(&str, &str)]) -> String {
+    let out = Command::new(repo_root().join("scripts/pg.sh"))
+        .env("PG_OWNER_PID", std::process::id().to_string())
+        .envs(env.iter().copied())
+        .arg("start")
+        .arg(dir)
+        .output()
+        .expect("run scripts/pg.sh");
+    assert!(
+        out.status.success(),
+        "scripts/pg.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8 url")
+        .trim()
+        .to_string()
 }
 
 /// A runtime for a test's few queries (tests are synchronous; the drkit binary under test has its own).

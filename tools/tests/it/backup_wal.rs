@@ -98,19 +98,7 @@ fn archive() -> &'static Archive {
         let dir = repo_root()
             .join("target/test-pg-archive")
             .join(std::process::id().to_string());
-        let out = Command::new(repo_root().join("scripts/pg.sh"))
-            .env("PG_OWNER_PID", std::process::id().to_string())
-            .env("PG_ARCHIVE", "1")
-            .arg("start")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let url = crate::replay::support::start_cluster(&dir, &[("PG_ARCHIVE", "1")]);
         let real = PathBuf::from(fs::read_to_string(dir.join("cluster")).unwrap().trim());
         let archive = real.join("archive");
         psql(&url, "create table plant(id int primary key, tag text)");
@@ -1045,18 +1033,7 @@ fn pitr_config_refuses_existing_settings_and_short_archives_unless_forced() {
 #[test]
 fn tablespace_tars_are_checked_against_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(repo_root().join("scripts/pg.sh"))
-        .env("PG_OWNER_PID", std::process::id().to_string())
-        .arg("start")
-        .arg(dir.path().join("pg"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let url = crate::replay::support::start_cluster(&dir.path().join("pg"), &[]);
     // The cluster's own directory (pg.sh makes it reachable by the server's user).
     let real = PathBuf::from(
         fs::read_to_string(dir.path().join("pg/cluster"))

@@ -26,19 +26,7 @@ fn server() -> &'static TlsServer {
         let dir = repo_root()
             .join("target/test-pg-tls")
             .join(std::process::id().to_string());
-        let out = Command::new(repo_root().join("scripts/pg.sh"))
-            .env("PG_OWNER_PID", std::process::id().to_string())
-            .env("PG_SSL", "only")
-            .arg("start")
-            .arg(&dir)
-            .output()
-            .expect("run scripts/pg.sh");
-        assert!(
-            out.status.success(),
-            "scripts/pg.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let url = crate::replay::support::start_cluster(&dir, &[("PG_SSL", "only")]);
         let port = url.rsplit_once(':').unwrap().1.split('/').next().unwrap();
         TlsServer {
             port: port.to_string(),
