@@ -45,6 +45,32 @@ fn encode(c: &mut Criterion) {
             assert_eq!(n, EVENTS);
         })
     });
+    // drkit's own scanner alone (validation plus the spans of the ms5-telemetry members).
+    g.bench_function("drkit_scan_only", |b| {
+        let ptrs: Vec<Vec<String>> = [
+            "timestamp",
+            "assetId",
+            "data/temperature",
+            "data/pressure",
+            "data/vibration",
+            "data/speed",
+            "metadata",
+        ]
+        .iter()
+        .map(|p| p.split('/').map(str::to_string).collect())
+        .collect();
+        let toks: Vec<(usize, &[String])> =
+            ptrs.iter().enumerate().map(|(i, p)| (i, &p[..])).collect();
+        let tree = replay::project::Tree::build(&toks);
+        let mut slots = vec![];
+        b.iter(|| {
+            let n = events
+                .iter()
+                .filter(|(_, v)| tree.read(v.as_bytes(), &mut slots, 7).is_ok())
+                .count();
+            assert_eq!(n, EVENTS);
+        })
+    });
     for preset in ["ms5-telemetry", "ms5-metrics"] {
         let m = Mapping::preset(preset).expect("preset");
         let mut out = Vec::with_capacity(64 << 20);

@@ -20,6 +20,7 @@ pub mod encode_pool;
 pub mod gaps;
 pub mod gaps_kafka;
 pub mod gaps_sql;
+pub mod json_scan;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 

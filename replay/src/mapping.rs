@@ -16,6 +16,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::json_scan::{self, Lit, Span};
 use crate::pgcopy;
 use crate::project::Tree;
 
@@ -175,8 +176,10 @@ pub struct Mapping {
     /// hypertable's time dimension): the first time-typed column.
     pub time_column: Option<usize>,
     /// Reads only the mapped members (slot = column index, the explode pointer after the
-    /// columns); `None` falls back to a whole `Value` per document.
-    projection: Option<Tree>,
+    /// columns).
+    projection: Tree,
+    /// Whether any column reads the value document (otherwise it is not even parsed).
+    needs_json: bool,
 }
 
 /// Why a mapping was refused.
@@ -343,7 +346,12 @@ impl Mapping {
             pointers.push((columns.len(), e.pointer.tokens()));
         }
         let projection = Tree::build(&pointers);
+        let needs_json = explode.is_some()
+            || columns
+                .iter()
+                .any(|c| matches!(c.part, Part::Value(_) | Part::MetricValue));
         Ok(Mapping {
+            needs_json,
             table: raw.table,
             columns,
             explode,
@@ -447,6 +455,10 @@ pub enum RowError {
     NotAnObject {
         pointer: String,
     },
+    /// Text with a NUL character, which PostgreSQL's text and jsonb cannot store.
+    Nul {
+        column: String,
+    },
 }
 
 impl RowError {
@@ -462,6 +474,7 @@ impl RowError {
             RowError::BadUuid { .. } => "bad_uuid",
             RowError::NotUtf8 { .. } => "not_utf8",
             RowError::NotAnObject { .. } => "not_an_object",
+            RowError::Nul { .. } => "nul_character",
         }
     }
 }
@@ -486,6 +499,10 @@ impl fmt::Display for RowError {
             RowError::BadUuid { column, text } => write!(f, "column {column}: bad uuid {text}"),
             RowError::NotUtf8 { column } => write!(f, "column {column}: not UTF-8"),
             RowError::NotAnObject { pointer } => write!(f, "{pointer} is not an object"),
+            RowError::Nul { column } => write!(
+                f,
+                "column {column}: text with a NUL character (PostgreSQL cannot store it)"
+            ),
         }
     }
 }
@@ -535,64 +552,44 @@ fn encode_inner(
     window: &TimeWindow,
     out: &mut Vec<u8>,
 ) -> Result<Encoded, RowError> {
-    let needs_json = m.explode.is_some()
-        || m.columns
-            .iter()
-            .any(|c| matches!(c.part, Part::Value(_) | Part::MetricValue));
-    if !needs_json {
+    if !m.needs_json {
         return encode_rows(m, msg, Doc::None, window, out);
     }
     let bytes = msg.value.ok_or(RowError::NoValue)?;
-    let malformed = |e: serde_json::Error| RowError::MalformedJson(e.to_string());
     // One entry per column (its pointer's value), then the explode object.
     let slots = m.columns.len() + 1;
-    match &m.projection {
-        Some(tree) => SLOTS.with(|cell| {
-            // The slot vector is reused from message to message: one allocation less per event.
-            // (Never borrowed twice: encoding does not reenter itself.)
-            let mut fresh = Vec::new();
-            let mut guard = cell.try_borrow_mut();
-            let v = match guard.as_deref_mut() {
-                Ok(v) => v,
-                Err(_) => &mut fresh,
-            };
-            tree.read(bytes, v, slots).map_err(malformed)?;
-            encode_rows(m, msg, Doc::Slots(v), window, out)
-        }),
-        None => {
-            let full: Value = serde_json::from_slice(bytes).map_err(malformed)?;
-            let mut v: Vec<Option<&Value>> = m
-                .columns
-                .iter()
-                .map(|c| match &c.part {
-                    Part::Value(p) => p.lookup(&full),
-                    _ => None,
-                })
-                .collect();
-            v.push(m.explode.as_ref().and_then(|e| e.pointer.lookup(&full)));
-            encode_rows(m, msg, Doc::Refs(&v), window, out)
-        }
-    }
+    SLOTS.with(|cell| {
+        // The slot vector is reused from message to message: one allocation less per event.
+        // (Never borrowed twice: encoding does not reenter itself.)
+        let mut fresh = Vec::new();
+        let mut guard = cell.try_borrow_mut();
+        let v = match guard.as_deref_mut() {
+            Ok(v) => v,
+            Err(_) => &mut fresh,
+        };
+        m.projection
+            .read(bytes, v, slots)
+            .map_err(|e| RowError::MalformedJson(e.to_string()))?;
+        encode_rows(m, msg, Doc::Slots(bytes, v), window, out)
+    })
 }
 
 thread_local! {
-    static SLOTS: std::cell::RefCell<Vec<Option<Value>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SLOTS: std::cell::RefCell<Vec<Option<Span>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The values the mapping's pointers found: projected slots, or lookups in a whole document.
+/// The values the mapping's pointers found: spans into the document's text.
 #[derive(Clone, Copy)]
 enum Doc<'a> {
     None,
-    Slots(&'a [Option<Value>]),
-    Refs(&'a [Option<&'a Value>]),
+    Slots(&'a [u8], &'a [Option<Span>]),
 }
 
 impl<'a> Doc<'a> {
-    fn get(self, i: usize) -> Option<&'a Value> {
+    fn get(self, i: usize) -> Option<Lit<'a>> {
         match self {
             Doc::None => None,
-            Doc::Slots(s) => s.get(i).and_then(Option::as_ref),
-            Doc::Refs(r) => r.get(i).copied().flatten(),
+            Doc::Slots(doc, s) => s.get(i).copied().flatten().map(|sp| sp.lit(doc)),
         }
     }
 }
@@ -617,14 +614,13 @@ fn encode_rows(
             }
         }
         Some(ex) => {
-            let obj = doc
-                .get(m.columns.len())
-                .and_then(Value::as_object)
-                .ok_or_else(|| RowError::NotAnObject {
+            let Some(Lit::Obj(obj)) = doc.get(m.columns.len()) else {
+                return Err(RowError::NotAnObject {
                     pointer: ex.pointer.text.clone(),
-                })?;
-            for (name, v) in obj {
-                if ex.skip.iter().any(|s| s == name) {
+                });
+            };
+            for (name, v) in json_scan::members(obj) {
+                if ex.skip.iter().any(|s| json_scan::name_is(&name, s)) {
                     continue;
                 }
                 if row(m, msg, doc, Some((name, v)), window, out)? {
@@ -643,7 +639,7 @@ fn row(
     m: &Mapping,
     msg: &MessageRef<'_>,
     doc: Doc<'_>,
-    metric: Option<(&String, &Value)>,
+    metric: Option<(Lit<'_>, Lit<'_>)>,
     window: &TimeWindow,
     out: &mut Vec<u8>,
 ) -> Result<bool, RowError> {
@@ -658,12 +654,12 @@ fn row(
             },
         };
         let value = match &c.part {
-            Part::Value(_) => doc.get(i).filter(|v| !v.is_null()).map(Src::Json),
+            Part::Value(_) => doc.get(i).filter(|v| *v != Lit::Null).map(Src::Json),
             Part::MetricValue => metric
                 .map(|(_, v)| v)
-                .filter(|v| !v.is_null())
+                .filter(|v| *v != Lit::Null)
                 .map(Src::Json),
-            Part::MetricName => metric.map(|(n, _)| Src::Text(n.as_bytes())),
+            Part::MetricName => metric.map(|(n, _)| Src::Json(n)),
             Part::Key => msg.key.map(Src::Text),
             Part::Header(h) => msg
                 .headers
@@ -702,7 +698,7 @@ fn row(
 
 #[derive(Clone, Copy)]
 enum Src<'a> {
-    Json(&'a Value),
+    Json(Lit<'a>),
     Text(&'a [u8]),
     Int(i64),
 }
@@ -725,10 +721,10 @@ fn field(
             })
         }
     };
-    let range = |text: String| {
+    let range = |text: &str| {
         Some(RowError::OutOfRange {
             column: c.name.clone(),
-            text,
+            text: text.to_string(),
         })
     };
     let utf8 = |b: &[u8]| -> Result<String, Option<RowError>> {
@@ -738,11 +734,17 @@ fn field(
             })
         })
     };
+    // PostgreSQL's text and jsonb cannot hold NUL: one such row would fail the whole COPY.
+    let nul = || {
+        Some(RowError::Nul {
+            column: c.name.clone(),
+        })
+    };
     match c.ty {
         ColType::Timestamptz | ColType::Timestamp => {
             let us = match v {
                 Src::Int(ms) if epoch_ms_part => {
-                    ms.checked_mul(1000).ok_or_else(|| range(ms.to_string()))?
+                    ms.checked_mul(1000).ok_or_else(|| range(&ms.to_string()))?
                 }
                 Src::Json(j) => time_from_json(c, j)?,
                 Src::Text(t) => {
@@ -758,33 +760,36 @@ fn field(
             };
             // PostgreSQL's timestamp range: 4713 BC to 294276 AD; keep well inside it.
             if !(-210_866_803_200_000_000..=9_214_646_400_000_000_000).contains(&us) {
-                return Err(range(us.to_string()));
+                return Err(range(&us.to_string()));
             }
             pgcopy::i64_field(out, us - PG_EPOCH_US);
             Ok(Some(us))
         }
         ColType::Uuid => {
-            let s: std::borrow::Cow<'_, str> = match v {
-                Src::Json(Value::String(s)) => s.as_str().into(),
-                Src::Text(t) => utf8(t)?.into(),
+            let s: std::borrow::Cow<'_, [u8]> = match v {
+                Src::Json(j) => match j.bytes() {
+                    Some(s) => s,
+                    None => return Err(wrong("a uuid string")),
+                },
+                Src::Text(t) => utf8(t)?.into_bytes().into(),
                 _ => return Err(wrong("a uuid string")),
             };
-            let u = uuid::Uuid::parse_str(&s).map_err(|_| {
+            let u = uuid::Uuid::try_parse_ascii(&s).map_err(|_| {
                 Some(RowError::BadUuid {
                     column: c.name.clone(),
-                    text: s.to_string(),
+                    text: String::from_utf8_lossy(&s).into_owned(),
                 })
             })?;
             pgcopy::bytes_field(out, u.as_bytes());
             Ok(None)
         }
         ColType::Float8 => {
-            let f = match v {
-                Src::Json(Value::Number(n)) => n.as_f64().ok_or_else(|| range(n.to_string()))?,
+            let f: f64 = match v {
+                Src::Json(Lit::Num(t)) => t.parse().map_err(|_| range(t))?,
                 _ => return Err(wrong("a number")),
             };
             if !f.is_finite() {
-                return Err(range(f.to_string()));
+                return Err(range(&f.to_string()));
             }
             pgcopy::f64_field(out, f);
             Ok(None)
@@ -792,11 +797,11 @@ fn field(
         ColType::Int8 => {
             let i = match v {
                 Src::Int(i) => i,
-                Src::Json(Value::Number(n)) => match n.as_i64() {
-                    Some(i) => i,
-                    None => match n.as_f64() {
-                        Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => f as i64,
-                        _ => return Err(range(n.to_string())),
+                Src::Json(Lit::Num(t)) => match t.parse::<i64>() {
+                    Ok(i) => i,
+                    Err(_) => match t.parse::<f64>() {
+                        Ok(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => f as i64,
+                        _ => return Err(range(t)),
                     },
                 },
                 _ => return Err(wrong("an integer")),
@@ -806,7 +811,7 @@ fn field(
         }
         ColType::Bool => {
             let b = match v {
-                Src::Json(Value::Bool(b)) => *b,
+                Src::Json(Lit::Bool(b)) => b,
                 _ => return Err(wrong("a boolean")),
             };
             pgcopy::bytes_field(out, &[b as u8]);
@@ -814,14 +819,29 @@ fn field(
         }
         ColType::Text => {
             match v {
-                Src::Json(Value::String(s)) => pgcopy::bytes_field(out, s.as_bytes()),
+                Src::Json(j @ Lit::Str { escaped, .. }) => {
+                    let s = j.bytes().unwrap_or_default();
+                    // Raw control characters are not JSON: only an escape makes a NUL.
+                    if escaped && s.contains(&0) {
+                        return Err(nul());
+                    }
+                    pgcopy::bytes_field(out, &s)
+                }
                 Src::Json(_) if c.lenient => return Err(None),
-                Src::Json(j) => pgcopy::bytes_field(out, j.to_string().as_bytes()),
+                Src::Json(j) => {
+                    // Other JSON as its compact text, numbers as serde_json writes them.
+                    let text = j.json();
+                    let v: Value = serde_json::from_str(&text).map_err(|_| range(&text))?;
+                    pgcopy::bytes_field(out, v.to_string().as_bytes())
+                }
                 Src::Text(t) => {
                     if std::str::from_utf8(t).is_err() {
                         return Err(Some(RowError::NotUtf8 {
                             column: c.name.clone(),
                         }));
+                    }
+                    if t.contains(&0) {
+                        return Err(nul());
                     }
                     pgcopy::bytes_field(out, t)
                 }
@@ -833,13 +853,19 @@ fn field(
             let Src::Json(j) = v else {
                 return Err(wrong("JSON"));
             };
-            pgcopy::jsonb_field(out, &j.to_string());
+            // The value's own text: the server parses it into jsonb, so layout does not
+            // matter, and numbers keep every digit (no round trip through f64).
+            let text = j.json();
+            if json_scan::has_nul_escape(&text) {
+                return Err(nul());
+            }
+            pgcopy::jsonb_field(out, &text);
             Ok(None)
         }
     }
 }
 
-fn time_from_json(c: &Column, j: &Value) -> Result<i64, Option<RowError>> {
+fn time_from_json(c: &Column, j: Lit<'_>) -> Result<i64, Option<RowError>> {
     let bad = |text: String| {
         Some(RowError::BadTime {
             column: c.name.clone(),
@@ -847,18 +873,28 @@ fn time_from_json(c: &Column, j: &Value) -> Result<i64, Option<RowError>> {
         })
     };
     match j {
-        Value::Number(n) if c.time_format != TimeFormat::Iso8601 => {
-            let ms = n.as_i64().ok_or_else(|| bad(n.to_string()))?;
+        Lit::Num(t) if c.time_format != TimeFormat::Iso8601 => {
+            let ms: i64 = t.parse().map_err(|_| bad(t.to_string()))?;
             ms.checked_mul(1000).ok_or_else(|| {
                 Some(RowError::OutOfRange {
                     column: c.name.clone(),
-                    text: n.to_string(),
+                    text: t.to_string(),
                 })
             })
         }
-        Value::String(s) => parse_time(s, c.time_format).ok_or_else(|| bad(s.clone())),
+        Lit::Str { .. } => {
+            let b = j.bytes().unwrap_or_default();
+            // (An integer string never has the `-` at byte 4, so `Auto` may try this first.)
+            if c.time_format != TimeFormat::EpochMs {
+                if let Some(us) = fast_rfc3339(&b) {
+                    return Ok(us);
+                }
+            }
+            let s = String::from_utf8_lossy(&b);
+            parse_time(&s, c.time_format).ok_or_else(|| bad(s.into_owned()))
+        }
         _ if c.lenient => Err(None),
-        other => Err(bad(other.to_string())),
+        other => Err(bad(other.json().into_owned())),
     }
 }
 
@@ -1029,7 +1065,9 @@ mod tests {
                 &EV.replace("2026-01-15T08:00:00.500Z", "yesterday"),
                 "bad_time",
             ),
-            (&EV.replace("61.5", "1e999"), "malformed_json"),
+            (&EV.replace("61.5", "1e999"), "out_of_range"),
+            (&EV.replace("61.5", "1.5.0"), "malformed_json"),
+            (&EV.replace("\"good\"", "\"\\ud800\""), "malformed_json"),
             (&EV.replace("61.5", "\"hot\""), "wrong_type"),
             (&EV.replace("00010203-", "zz"), "bad_uuid"),
         ];
@@ -1044,6 +1082,52 @@ mod tests {
         let mut out = vec![];
         let e = encode_message(&m, &msg(r#"{"n":1e30}"#), &TimeWindow::default(), &mut out);
         assert_eq!(e.unwrap_err().kind(), "out_of_range");
+    }
+
+    /// PostgreSQL refuses NUL in text and jsonb for the whole COPY, so such a message must be a
+    /// dead letter of its own; an escaped backslash before `u0000` is not a NUL.
+    #[test]
+    fn nul_characters_are_dead_letters_not_copy_failures() {
+        let m = Mapping::from_toml(
+            r#"columns = [
+              { name = "t", type = "text", from = "/t" },
+              { name = "j", type = "jsonb", from = "/j" },
+              { name = "k", type = "text", from = "key", optional = true },
+            ]"#,
+        )
+        .unwrap();
+        let run = |value: &str, key: Option<&[u8]>| {
+            let mut out = vec![];
+            let mut mr = msg(value);
+            mr.key = key;
+            encode_message(&m, &mr, &TimeWindow::default(), &mut out).map(|_| out)
+        };
+        let bad = [
+            (r#"{"t":"a\u0000b","j":{}}"#, None),
+            (r#"{"t":"a","j":{"x":["\u0000"]}}"#, None),
+            (r#"{"t":"a","j":{}}"#, Some(&b"k\0"[..])),
+        ];
+        for (v, k) in bad {
+            let e = run(v, k).unwrap_err();
+            assert_eq!(e.kind(), "nul_character", "{v}");
+            assert!(e.to_string().contains("NUL"));
+        }
+        let ok = run(
+            r#"{"t":"a\\u0000b","j":{"big":123456789012345678901234567890}}"#,
+            None,
+        )
+        .unwrap();
+        let text = String::from_utf8_lossy(&ok);
+        assert!(text.contains("a\\u0000b"), "{text}");
+        assert!(
+            text.contains("123456789012345678901234567890"),
+            "jsonb keeps every digit"
+        );
+        // Non-string JSON into a text column: serde_json's compact text.
+        let ok = run(r#"{"t": [1.50, {"a" : 1}],"j":null}"#, None).unwrap_err();
+        assert_eq!(ok.kind(), "missing_field");
+        let ok = run(r#"{"t": [1.50, {"a" : 1}],"j":1}"#, None).unwrap();
+        assert!(String::from_utf8_lossy(&ok).contains(r#"[1.5,{"a":1}]"#));
     }
 
     #[test]

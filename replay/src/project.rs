@@ -1,227 +1,151 @@
 //! Reading only the mapped parts of a JSON document.
 //!
 //! Building a whole `serde_json::Value` per event allocates every key and string of the event,
-//! mapped or not, and was the whole per-event cost of the replay's encoder. This reads the
-//! document once with serde's streaming visitor: members the mapping does not name are skipped
-//! with `IgnoredAny` (still fully syntax-checked, without allocating), and only the named
-//! members are built as `Value`s. The result equals `Pointer::lookup` on the full document
-//! (tested against it), except that a number too large for f64 in an unmapped member is no
-//! longer an error. With duplicate keys the last occurrence wins, as in `Value`.
+//! mapped or not, and was the whole per-event cost of the replay's encoder. This walks the
+//! document once with the borrowing scanner (`json_scan`): members and elements the mapping does
+//! not name are skipped (still fully validated, without allocating), and the named ones are
+//! recorded as spans into the message bytes. The result equals `Pointer::lookup` on the full
+//! `Value` (tested against it, also on random mutations), with two deliberate differences: a
+//! number too large for f64 is no longer an error (the column's type decides), and with
+//! duplicate keys the last occurrence wins, as in `Value`.
 
-use std::fmt;
+use crate::json_scan::{Kind, ScanError, Scanner, Span};
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-
-/// A trie of the pointers to fill: each node is one object member.
+/// A trie of the pointers to fill: the root is the whole document, each node below one object
+/// member or array element.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Tree {
-    children: Vec<Node>,
+    root: Node,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Node {
     key: String,
-    /// Slots that want this member's whole value.
+    /// The array index this token names, by RFC 6901 (`0`, or digits without a leading zero).
+    index: Option<usize>,
+    /// Slots that want this value.
     here: Vec<usize>,
-    /// When `here` is set: slots below, looked up in that value (relative tokens).
-    below: Vec<(usize, Vec<String>)>,
     /// Every slot at or below this node (reset when a duplicate key comes again).
     all: Vec<usize>,
     children: Vec<Node>,
 }
 
 impl Tree {
-    /// A tree for `pointers` (slot, unescaped tokens). `None` when a plain walk over objects
-    /// cannot serve them: the whole document (`""`), or a token that could index an array.
-    pub fn build(pointers: &[(usize, &[String])]) -> Option<Tree> {
+    /// A tree for `pointers` (slot, unescaped tokens).
+    pub fn build(pointers: &[(usize, &[String])]) -> Tree {
         let mut root = Node::default();
         for &(slot, tokens) in pointers {
-            if tokens.is_empty()
-                || tokens
-                    .iter()
-                    .any(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            {
-                return None;
-            }
+            root.all.push(slot);
             let mut n = &mut root;
-            for t in tokens.iter() {
+            for t in tokens {
                 let i = match n.children.iter().position(|c| &c.key == t) {
                     Some(i) => i,
                     None => {
+                        let index = if t == "0" || !t.starts_with('0') {
+                            t.bytes()
+                                .all(|b| b.is_ascii_digit())
+                                .then(|| t.parse().ok())
+                                .flatten()
+                        } else {
+                            None
+                        };
                         n.children.push(Node {
                             key: t.clone(),
+                            index,
                             ..Node::default()
                         });
                         n.children.len() - 1
                     }
                 };
-                n = n.children.get_mut(i)?;
+                let Some(c) = n.children.get_mut(i) else {
+                    break; // cannot happen: `i` was just found or pushed
+                };
+                n = c;
                 n.all.push(slot);
             }
             n.here.push(slot);
         }
-        for c in &mut root.children {
-            c.fold();
-        }
-        Some(Tree {
-            children: root.children,
-        })
+        Tree { root }
     }
 
-    /// Fills `out` (one entry per slot, `None` = absent) from the JSON text `bytes`.
+    /// Validates the JSON text `bytes` and fills `out` (one entry per slot, `None` = absent)
+    /// with spans into it, for [`Span::lit`].
     pub fn read(
         &self,
         bytes: &[u8],
-        out: &mut Vec<Option<Value>>,
+        out: &mut Vec<Option<Span>>,
         slots: usize,
-    ) -> serde_json::Result<()> {
+    ) -> Result<(), ScanError> {
         out.clear();
         out.resize(slots, None);
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        Seed {
-            children: &self.children,
-            out,
-        }
-        .deserialize(&mut de)?;
-        de.end()
+        let mut s = Scanner::new(bytes);
+        visit(&mut s, &self.root, out, 0)?;
+        s.end()
     }
 }
 
-impl Node {
-    /// A node whose whole value is wanted serves its descendants by lookup in that value.
-    fn fold(&mut self) {
-        if self.here.is_empty() {
-            for c in &mut self.children {
-                c.fold();
-            }
-            return;
-        }
-        let mut below = vec![];
-        fn collect(n: &Node, path: &mut Vec<String>, below: &mut Vec<(usize, Vec<String>)>) {
-            for c in &n.children {
-                path.push(c.key.clone());
-                for &s in &c.here {
-                    below.push((s, path.clone()));
-                }
-                collect(c, path, below);
-                path.pop();
-            }
-        }
-        collect(self, &mut vec![], &mut below);
-        self.below = below;
-        self.children.clear();
-    }
-}
-
-fn lookup<'v>(v: &'v Value, tokens: &[String]) -> Option<&'v Value> {
-    tokens
-        .iter()
-        .try_fold(v, |v, t| v.as_object().and_then(|m| m.get(t.as_str())))
-}
-
-struct Seed<'n, 'o> {
-    children: &'n [Node],
-    out: &'o mut Vec<Option<Value>>,
-}
-
-impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-/// Matches a member name against the wanted keys without allocating.
-struct KeyMatch<'n>(&'n [Node]);
-
-impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
-    type Value = Option<usize>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyMatch<'_> {
-    type Value = Option<usize>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
-    }
-    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|n| n.key == k))
-    }
-}
-
-impl<'de> Visitor<'de> for Seed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(i) = map.next_key_seed(KeyMatch(self.children))? {
-            let Some(n) = i.and_then(|i| self.children.get(i)) else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            for s in &n.all {
-                if let Some(slot) = self.out.get_mut(*s) {
-                    *slot = None;
-                }
-            }
-            if n.here.is_empty() {
-                map.next_value_seed(Seed {
-                    children: &n.children,
-                    out: &mut *self.out,
-                })?;
-                continue;
-            }
-            let v: Value = map.next_value()?;
-            for (s, tokens) in &n.below {
-                if let Some(slot) = self.out.get_mut(*s) {
-                    *slot = lookup(&v, tokens).cloned();
-                }
-            }
-            if let Some((first, rest)) = n.here.split_first() {
-                for s in rest {
-                    if let Some(slot) = self.out.get_mut(*s) {
-                        *slot = Some(v.clone());
+/// Scans one value for `node`: descends into containers the node has children for, skips the
+/// rest, and records the value's span in the node's slots.
+fn visit(
+    s: &mut Scanner<'_>,
+    node: &Node,
+    out: &mut [Option<Span>],
+    depth: usize,
+) -> Result<(), ScanError> {
+    s.ws();
+    let span = match s.peek() {
+        Some(b'{') if !node.children.is_empty() => {
+            s.container(depth, b'}', Kind::Obj, |s, _| {
+                let k = s.key()?;
+                let name = s.b.get(k.start + 1..k.end - 1).unwrap_or_default();
+                let child = match k.kind {
+                    Kind::Str { escaped: true } => {
+                        let name = k.lit(s.b).str().unwrap_or_default();
+                        node.children.iter().find(|c| c.key == name)
                     }
+                    _ => node.children.iter().find(|c| c.key.as_bytes() == name),
+                };
+                match child {
+                    Some(c) => {
+                        for &slot in &c.all {
+                            if let Some(o) = out.get_mut(slot) {
+                                *o = None;
+                            }
+                        }
+                        visit(s, c, out, depth + 1)
+                    }
+                    None => s.scalar_or_skip(depth + 1).map(|_| ()),
                 }
-                if let Some(slot) = self.out.get_mut(*first) {
-                    *slot = Some(v);
-                }
-            }
+            })?
         }
-        Ok(())
+        Some(b'[') if !node.children.is_empty() => {
+            s.container(depth, b']', Kind::Arr, |s, i| {
+                match node.children.iter().find(|c| c.index == Some(i)) {
+                    Some(c) => visit(s, c, out, depth + 1),
+                    None => s.scalar_or_skip(depth + 1).map(|_| ()),
+                }
+            })?
+        }
+        _ => s.scalar_or_skip(depth)?,
+    };
+    for &slot in &node.here {
+        if let Some(o) = out.get_mut(slot) {
+            *o = Some(span);
+        }
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mapping::Pointer;
+    use serde_json::Value;
+
+    /// The `Value` a span names, parsed on its own.
+    fn value(doc: &[u8], span: Option<Span>) -> Option<Value> {
+        span.map(|s| serde_json::from_slice(&doc[s.start..s.end]).unwrap())
+    }
 
     #[test]
     fn projection_equals_full_lookup() {
@@ -233,7 +157,7 @@ mod tests {
             r#"{"data":{"temperature":1},"data":{"pressure":2}}"#,
             r#"{"a":{"b":{"c":{"d":true}}},"test":"s"}"#,
         ];
-        let sets: [&[&str]; 3] = [
+        let sets: [&[&str]; 4] = [
             &[
                 "/timestamp",
                 "/data/temperature",
@@ -250,6 +174,7 @@ mod tests {
                 "/a/b",
             ],
             &["/x", "/x/y", "/nope/deeper", "/data/temperature"],
+            &["", "/x/1/y", "/x/0", "/x/01", "/0", "/2", "/data/0", "/x/1"],
         ];
         for set in sets {
             let ptrs: Vec<Pointer> = set.iter().map(|p| Pointer::new(p)).collect();
@@ -258,20 +183,19 @@ mod tests {
                 .enumerate()
                 .map(|(i, p)| (i, p.tokens()))
                 .collect();
-            let tree = Tree::build(&toks).unwrap();
+            let tree = Tree::build(&toks);
             for d in docs {
                 let full: Value = serde_json::from_str(d).unwrap();
                 let mut out = vec![];
                 tree.read(d.as_bytes(), &mut out, ptrs.len()).unwrap();
                 for (i, p) in ptrs.iter().enumerate() {
-                    assert_eq!(out[i].as_ref(), p.lookup(&full), "{d} {}", p.text);
+                    let got = value(d.as_bytes(), out[i]);
+                    assert_eq!(got.as_ref(), p.lookup(&full), "{d} {}", p.text);
                 }
             }
         }
-        assert!(Tree::build(&[(0, &[])]).is_none());
         differential_on_mutated_events();
-        assert!(Tree::build(&[(0, &["x".to_string(), "0".to_string()])]).is_none());
-        let t = Tree::build(&[(0, &["a".to_string()])]).unwrap();
+        let t = Tree::build(&[(0, &["a".to_string()])]);
         let mut out = vec![];
         for bad in ["{\"a\":1,", "{\"b\":[1,}", "{\"a\":1} x", "{\"b\":tru}"] {
             assert!(t.read(bad.as_bytes(), &mut out, 1).is_err(), "{bad}");
@@ -297,7 +221,7 @@ mod tests {
             .enumerate()
             .map(|(i, p)| (i, p.tokens()))
             .collect();
-        let tree = Tree::build(&toks).unwrap();
+        let tree = Tree::build(&toks);
         let alphabet = b"{}[]\":,.-0123456789eE\\ truefalsnul/";
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {
@@ -321,12 +245,18 @@ mod tests {
                 }
             }
             let projected = tree.read(&b, &mut out, ptrs.len());
-            if let Ok(full) = serde_json::from_slice::<Value>(&b) {
+            let full = serde_json::from_slice::<Value>(&b);
+            assert_eq!(
+                projected.is_ok(),
+                full.is_ok(),
+                "{}",
+                String::from_utf8_lossy(&b)
+            );
+            if let Ok(full) = full {
                 parsed += 1;
-                projected.unwrap();
                 for (i, p) in ptrs.iter().enumerate() {
                     assert_eq!(
-                        out[i].as_ref(),
+                        value(&b, out[i]).as_ref(),
                         p.lookup(&full),
                         "{}",
                         String::from_utf8_lossy(&b)
