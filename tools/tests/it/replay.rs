@@ -527,6 +527,80 @@ fn bad_messages_go_to_the_dead_letter_file_with_coordinates() {
     assert_eq!(event_lines(&url), [1, 6]);
 }
 
+/// PostgreSQL refuses NUL in text and jsonb for the whole COPY: such messages must become dead
+/// letters of their own while the rest lands, and jsonb must keep the value's own digits.
+#[test]
+fn nul_characters_are_dead_letters_and_jsonb_keeps_its_digits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = r#"{"timestamp":"2026-01-15T08:00:00.000Z","t":"a\\u0000b","j":{"big":123456789012345678901234567890.5,"s":"é"}}"#;
+    let lines = [
+        good.to_string(),
+        good.replace(r#""a\\u0000b""#, r#""a\u0000b""#),
+        good.replace(r#""s":"é""#, r#""s":["x\u0000"]"#),
+        good.replace("\"t\":", "\"t\" : ")
+            .replace("\"é\"", "\"\\u00e9\\ud83d\\ude00\""),
+    ];
+    let input = tmp.path().join("nul.jsonl");
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let mapping = tmp.path().join("t.toml");
+    fs::write(
+        &mapping,
+        r#"
+table = "texts"
+columns = [
+  { name = "ts",   type = "timestamptz", from = "/timestamp" },
+  { name = "t",    type = "text",        from = "/t" },
+  { name = "j",    type = "jsonb",       from = "/j" },
+  { name = "line", type = "int8",        from = "offset" },
+]
+"#,
+    )
+    .unwrap();
+    let dead = tmp.path().join("dead.jsonl");
+    let url = support::fresh_db("nul");
+    let r = replay(
+        &url,
+        &[
+            "--jsonl",
+            input.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--create-table",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "dead letters exit 1: {}", r.stderr);
+    assert_eq!(r.summary["rows"], 2, "{}", r.stderr);
+    let d = dead_letters(&dead);
+    let got: Vec<(i64, &str)> = d
+        .iter()
+        .map(|v| (v["offset"].as_i64().unwrap(), v["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [(2, "nul_character"), (3, "nul_character")]);
+    let rows: Vec<(i64, String, String)> = rt().block_on(async {
+        client(&url)
+            .await
+            .query(
+                "SELECT line, t, (j->'big')::text || ' ' || (j->>'s') FROM texts ORDER BY line",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    });
+    let big = "123456789012345678901234567890.5";
+    assert_eq!(
+        rows,
+        [
+            (1, "a\\u0000b".to_string(), format!("{big} é")),
+            (4, "a\\u0000b".to_string(), format!("{big} é😀")),
+        ]
+    );
+}
+
 #[test]
 fn max_errors_stops_the_run_and_a_rerun_finishes_it() {
     let tmp = tempfile::tempdir().unwrap();
