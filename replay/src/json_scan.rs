@@ -15,16 +15,64 @@ use std::borrow::Cow;
 /// serde_json's limit: deeper documents are refused, never a stack overflow.
 pub const MAX_DEPTH: usize = 128;
 
-/// Where a scan failed: the byte offset into the document and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a scan failed: the byte offset into the document and why. Small and `Copy` on
+/// purpose: every scanning call returns a `Result` of it or of a [`Span`], and at 16 bytes that
+/// result can travel in registers instead of through memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanError {
-    pub at: usize,
-    pub what: &'static str,
+    pub at: u32,
+    pub why: Why,
+}
+
+/// The reasons a document is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    TrailingCharacters,
+    EofInString,
+    BadUtf8,
+    ControlCharacter,
+    BadUnicodeEscape,
+    LoneLeadingSurrogate,
+    LoneTrailingSurrogate,
+    BadEscape,
+    BadNumber,
+    ExpectedValue,
+    EofInValue,
+    ExpectedName,
+    TooDeep,
+    EofInContainer,
+    ExpectedCommaOrEnd,
+    ExpectedColon,
+    TooLarge,
+}
+
+impl Why {
+    pub fn text(self) -> &'static str {
+        match self {
+            Why::TrailingCharacters => "trailing characters",
+            Why::EofInString => "EOF while parsing a string",
+            Why::BadUtf8 => "invalid UTF-8 in a string",
+            Why::ControlCharacter => "control character in a string",
+            Why::BadUnicodeEscape => "invalid \\u escape",
+            Why::LoneLeadingSurrogate => "lone leading surrogate in hex escape",
+            Why::LoneTrailingSurrogate => "unexpected end of hex escape (lone trailing surrogate)",
+            Why::BadEscape => "invalid escape",
+            Why::BadNumber => "invalid number",
+            Why::ExpectedValue => "expected a value",
+            Why::EofInValue => "EOF while parsing a value",
+            Why::ExpectedName => "expected a member name",
+            Why::TooDeep => "recursion limit exceeded",
+            Why::EofInContainer => "EOF while parsing a list or object",
+            Why::ExpectedCommaOrEnd => "expected ',' or the container's end",
+            Why::ExpectedColon => "expected ':'",
+            Why::TooLarge => "document larger than 4 GiB",
+        }
+    }
 }
 
 impl std::fmt::Display for ScanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at byte {}", self.what, self.at)
+        write!(f, "{} at byte {}", self.why.text(), self.at)
     }
 }
 
@@ -48,14 +96,16 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub kind: Kind,
-    pub start: usize,
-    pub end: usize,
+    pub start: u32,
+    pub end: u32,
 }
 
 impl Span {
     /// The value this span names in `doc` (the document it was scanned from).
     pub fn lit<'a>(&self, doc: &'a [u8]) -> Lit<'a> {
-        let text = doc.get(self.start..self.end).unwrap_or_default();
+        let text = doc
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default();
         match self.kind {
             Kind::Null => Lit::Null,
             Kind::True => Lit::Bool(true),
@@ -218,8 +268,11 @@ impl<'a> Scanner<'a> {
         Scanner { b, pos: 0 }
     }
 
-    pub fn err<T>(&self, what: &'static str) -> Result<T, ScanError> {
-        Err(ScanError { at: self.pos, what })
+    pub fn err<T>(&self, why: Why) -> Result<T, ScanError> {
+        Err(ScanError {
+            at: self.pos as u32,
+            why,
+        })
     }
 
     #[inline]
@@ -236,7 +289,7 @@ impl<'a> Scanner<'a> {
 
     /// Consumes `c` (after whitespace) or fails with `what`.
     #[inline]
-    pub fn expect(&mut self, c: u8, what: &'static str) -> Result<(), ScanError> {
+    pub fn expect(&mut self, c: u8, what: Why) -> Result<(), ScanError> {
         self.ws();
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -252,7 +305,7 @@ impl<'a> Scanner<'a> {
         if self.pos == self.b.len() {
             Ok(())
         } else {
-            self.err("trailing characters")
+            self.err(Why::TrailingCharacters)
         }
     }
 
@@ -287,7 +340,7 @@ impl<'a> Scanner<'a> {
             match b.get(i) {
                 None => {
                     self.pos = i;
-                    return self.err("EOF while parsing a string");
+                    return self.err(Why::EofInString);
                 }
                 Some(b'"') => {
                     if high & HIGH != 0
@@ -295,13 +348,13 @@ impl<'a> Scanner<'a> {
                             .is_none_or(|t| std::str::from_utf8(t).is_err())
                     {
                         self.pos = start;
-                        return self.err("invalid UTF-8 in a string");
+                        return self.err(Why::BadUtf8);
                     }
                     self.pos = i + 1;
                     return Ok(Span {
                         kind: Kind::Str { escaped },
-                        start,
-                        end: i + 1,
+                        start: start as u32,
+                        end: (i + 1) as u32,
                     });
                 }
                 Some(b'\\') => {
@@ -312,7 +365,7 @@ impl<'a> Scanner<'a> {
                 }
                 Some(c) if *c < 0x20 => {
                     self.pos = i;
-                    return self.err("control character in a string");
+                    return self.err(Why::ControlCharacter);
                 }
                 Some(c) => {
                     high |= *c as u64;
@@ -332,29 +385,27 @@ impl<'a> Scanner<'a> {
             }
             Some(b'u') => {
                 let Some(cp) = hex4(self.b, self.pos + 1) else {
-                    return self.err("invalid \\u escape");
+                    return self.err(Why::BadUnicodeEscape);
                 };
                 self.pos += 5;
                 match cp {
                     0xd800..=0xdbff => {
                         if self.b.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                            return self.err("lone leading surrogate in hex escape");
+                            return self.err(Why::LoneLeadingSurrogate);
                         }
                         match hex4(self.b, self.pos + 2) {
                             Some(0xdc00..=0xdfff) => {
                                 self.pos += 6;
                                 Ok(())
                             }
-                            _ => self.err("lone leading surrogate in hex escape"),
+                            _ => self.err(Why::LoneLeadingSurrogate),
                         }
                     }
-                    0xdc00..=0xdfff => {
-                        self.err("unexpected end of hex escape (lone trailing surrogate)")
-                    }
+                    0xdc00..=0xdfff => self.err(Why::LoneTrailingSurrogate),
                     _ => Ok(()),
                 }
             }
-            _ => self.err("invalid escape"),
+            _ => self.err(Why::BadEscape),
         }
     }
 
@@ -376,12 +427,12 @@ impl<'a> Scanner<'a> {
             Some(b'1'..=b'9') => {
                 digits(self);
             }
-            _ => return self.err("invalid number"),
+            _ => return self.err(Why::BadNumber),
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if digits(self) == 0 {
-                return self.err("invalid number");
+                return self.err(Why::BadNumber);
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -390,13 +441,13 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
             }
             if digits(self) == 0 {
-                return self.err("invalid number");
+                return self.err(Why::BadNumber);
             }
         }
         Ok(Span {
             kind: Kind::Num,
-            start,
-            end: self.pos,
+            start: start as u32,
+            end: self.pos as u32,
         })
     }
 
@@ -406,11 +457,11 @@ impl<'a> Scanner<'a> {
             self.pos += w.len();
             Ok(Span {
                 kind,
-                start,
-                end: self.pos,
+                start: start as u32,
+                end: self.pos as u32,
             })
         } else {
-            self.err("expected a value")
+            self.err(Why::ExpectedValue)
         }
     }
 
@@ -428,8 +479,8 @@ impl<'a> Scanner<'a> {
             Some(b'f') => self.word(b"false", Kind::False),
             Some(b'n') => self.word(b"null", Kind::Null),
             Some(b'-' | b'0'..=b'9') => self.number(),
-            None => self.err("EOF while parsing a value"),
-            Some(_) => self.err("expected a value"),
+            None => self.err(Why::EofInValue),
+            Some(_) => self.err(Why::ExpectedValue),
         }
     }
 
@@ -442,10 +493,10 @@ impl<'a> Scanner<'a> {
     pub fn key(&mut self) -> Result<Span, ScanError> {
         self.ws();
         if self.peek() != Some(b'"') {
-            return self.err("expected a member name");
+            return self.err(Why::ExpectedName);
         }
         let k = self.string()?;
-        self.expect(b':', "expected ':'")?;
+        self.expect(b':', Why::ExpectedColon)?;
         Ok(k)
     }
 
@@ -463,7 +514,7 @@ impl<'a> Scanner<'a> {
         F: FnMut(&mut Scanner<'a>, usize) -> Result<(), ScanError>,
     {
         if depth + 1 >= MAX_DEPTH {
-            return self.err("recursion limit exceeded");
+            return self.err(Why::TooDeep);
         }
         let start = self.pos;
         self.pos += 1;
@@ -472,8 +523,8 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             return Ok(Span {
                 kind,
-                start,
-                end: self.pos,
+                start: start as u32,
+                end: self.pos as u32,
             });
         }
         let mut i = 0;
@@ -487,12 +538,12 @@ impl<'a> Scanner<'a> {
                     self.pos += 1;
                     return Ok(Span {
                         kind,
-                        start,
-                        end: self.pos,
+                        start: start as u32,
+                        end: self.pos as u32,
                     });
                 }
-                None => return self.err("EOF while parsing a list or object"),
-                Some(_) => return self.err("expected ',' or the container's end"),
+                None => return self.err(Why::EofInContainer),
+                Some(_) => return self.err(Why::ExpectedCommaOrEnd),
             }
         }
     }
@@ -519,6 +570,25 @@ pub fn members(obj: &[u8]) -> Vec<(Lit<'_>, Lit<'_>)> {
         Ok(())
     });
     out
+}
+
+/// Byte equality for member names, inline: names are short, and a `memcmp` call per
+/// candidate showed as 5 % of the narrow preset's time.
+#[inline]
+pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a, b);
+    while let (Some((xa, xr)), Some((ya, yr))) =
+        (x.split_first_chunk::<8>(), y.split_first_chunk::<8>())
+    {
+        if xa != ya {
+            return false;
+        }
+        (x, y) = (xr, yr);
+    }
+    x.iter().zip(y).all(|(p, q)| p == q)
 }
 
 /// Two member names equal after unescaping.
@@ -625,6 +695,11 @@ mod tests {
             assert_eq!(ours, ok, "{}", String::from_utf8_lossy(doc));
             assert_eq!(serde_json::from_slice::<serde_json::Value>(doc).is_ok(), ok);
         }
+    }
+
+    #[test]
+    fn results_fit_in_two_registers() {
+        assert!(std::mem::size_of::<Result<Span, ScanError>>() <= 16);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! number too large for f64 is no longer an error (the column's type decides), and with
 //! duplicate keys the last occurrence wins, as in `Value`.
 
-use crate::json_scan::{Kind, ScanError, Scanner, Span};
+use crate::json_scan::{self, Kind, ScanError, Scanner, Span, Why};
 
 /// A trie of the pointers to fill: the root is the whole document, each node below one object
 /// member or array element.
@@ -78,6 +78,12 @@ impl Tree {
     ) -> Result<(), ScanError> {
         out.clear();
         out.resize(slots, None);
+        if u32::try_from(bytes.len()).is_err() {
+            return Err(ScanError {
+                at: u32::MAX,
+                why: Why::TooLarge,
+            });
+        }
         let mut s = Scanner::new(bytes);
         visit(&mut s, &self.root, out, 0)?;
         s.end()
@@ -97,13 +103,18 @@ fn visit(
         Some(b'{') if !node.children.is_empty() => {
             s.container(depth, b'}', Kind::Obj, |s, _| {
                 let k = s.key()?;
-                let name = s.b.get(k.start + 1..k.end - 1).unwrap_or_default();
+                let name =
+                    s.b.get(k.start as usize + 1..(k.end as usize).saturating_sub(1))
+                        .unwrap_or_default();
                 let child = match k.kind {
                     Kind::Str { escaped: true } => {
                         let name = k.lit(s.b).str().unwrap_or_default();
                         node.children.iter().find(|c| c.key == name)
                     }
-                    _ => node.children.iter().find(|c| c.key.as_bytes() == name),
+                    _ => node
+                        .children
+                        .iter()
+                        .find(|c| json_scan::eq_bytes(c.key.as_bytes(), name)),
                 };
                 match child {
                     Some(c) => {
@@ -144,7 +155,7 @@ mod tests {
 
     /// The `Value` a span names, parsed on its own.
     fn value(doc: &[u8], span: Option<Span>) -> Option<Value> {
-        span.map(|s| serde_json::from_slice(&doc[s.start..s.end]).unwrap())
+        span.map(|s| serde_json::from_slice(&doc[s.start as usize..s.end as usize]).unwrap())
     }
 
     #[test]
