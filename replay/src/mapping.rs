@@ -16,7 +16,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::json_scan::{self, Lit, Span};
+use crate::json_scan::{self, Kind, Lit, Span};
 use crate::pgcopy;
 use crate::project::Tree;
 
@@ -559,37 +559,55 @@ fn encode_inner(
     // One entry per column (its pointer's value), then the explode object.
     let slots = m.columns.len() + 1;
     SLOTS.with(|cell| {
-        // The slot vector is reused from message to message: one allocation less per event.
+        // The slot vectors are reused from message to message: no allocation per event.
         // (Never borrowed twice: encoding does not reenter itself.)
-        let mut fresh = Vec::new();
+        let mut fresh = Scratch::default();
         let mut guard = cell.try_borrow_mut();
         let v = match guard.as_deref_mut() {
             Ok(v) => v,
             Err(_) => &mut fresh,
         };
+        let members_of = m.explode.as_ref().map(|_| m.columns.len());
         m.projection
-            .read(bytes, v, slots)
+            .read_members(bytes, &mut v.slots, slots, &mut v.members, members_of)
             .map_err(|e| RowError::MalformedJson(e.to_string()))?;
-        encode_rows(m, msg, Doc::Slots(bytes, v), window, out)
+        encode_rows(m, msg, Doc::Slots(bytes, &v.slots, &v.members), window, out)
     })
 }
 
 thread_local! {
-    static SLOTS: std::cell::RefCell<Vec<Option<Span>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SLOTS: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { slots: Vec::new(), members: Vec::new() })
+    };
+}
+
+/// Per-thread buffers reused from message to message.
+#[derive(Default)]
+struct Scratch {
+    slots: Vec<Option<Span>>,
+    members: Vec<(Span, Span)>,
 }
 
 /// The values the mapping's pointers found: spans into the document's text.
 #[derive(Clone, Copy)]
 enum Doc<'a> {
     None,
-    Slots(&'a [u8], &'a [Option<Span>]),
+    /// The document, the spans per slot, and the explode object's members.
+    Slots(&'a [u8], &'a [Option<Span>], &'a [(Span, Span)]),
 }
 
 impl<'a> Doc<'a> {
+    fn span(self, i: usize) -> Option<Span> {
+        match self {
+            Doc::None => None,
+            Doc::Slots(_, s, _) => s.get(i).copied().flatten(),
+        }
+    }
+
     fn get(self, i: usize) -> Option<Lit<'a>> {
         match self {
             Doc::None => None,
-            Doc::Slots(doc, s) => s.get(i).copied().flatten().map(|sp| sp.lit(doc)),
+            Doc::Slots(doc, s, _) => s.get(i).copied().flatten().map(|sp| sp.lit(doc)),
         }
     }
 }
@@ -614,16 +632,23 @@ fn encode_rows(
             }
         }
         Some(ex) => {
-            let Some(Lit::Obj(obj)) = doc.get(m.columns.len()) else {
+            let (
+                Doc::Slots(bytes, _, members),
+                Some(Span {
+                    kind: Kind::Obj, ..
+                }),
+            ) = (doc, doc.span(m.columns.len()))
+            else {
                 return Err(RowError::NotAnObject {
                     pointer: ex.pointer.text.clone(),
                 });
             };
-            for (name, v) in json_scan::members(obj) {
+            for (name, v) in members {
+                let name = name.lit(bytes);
                 if ex.skip.iter().any(|s| json_scan::name_is(&name, s)) {
                     continue;
                 }
-                if row(m, msg, doc, Some((name, v)), window, out)? {
+                if row(m, msg, doc, Some((name, v.lit(bytes))), window, out)? {
                     enc.rows += 1;
                 } else {
                     enc.skipped += 1;

@@ -76,8 +76,24 @@ impl Tree {
         out: &mut Vec<Option<Span>>,
         slots: usize,
     ) -> Result<(), ScanError> {
+        self.read_members(bytes, out, slots, &mut Vec::new(), None)
+    }
+
+    /// [`Tree::read`], also listing the members of the object at `members_of` (the explode
+    /// slot) into `members` as (name, value) spans, in the order of serde_json's
+    /// order-preserving map (first occurrence's position, last value). Collected during the one
+    /// scan: reading the object again was a tenth of the narrow preset's time.
+    pub fn read_members(
+        &self,
+        bytes: &[u8],
+        out: &mut Vec<Option<Span>>,
+        slots: usize,
+        members: &mut Vec<(Span, Span)>,
+        members_of: Option<usize>,
+    ) -> Result<(), ScanError> {
         out.clear();
         out.resize(slots, None);
+        members.clear();
         if u32::try_from(bytes.len()).is_err() {
             return Err(ScanError {
                 at: u32::MAX,
@@ -85,22 +101,37 @@ impl Tree {
             });
         }
         let mut s = Scanner::new(bytes);
-        visit(&mut s, &self.root, out, 0)?;
+        let mut cx = Cx {
+            out,
+            members,
+            members_of,
+        };
+        visit(&mut s, &self.root, &mut cx, 0)?;
         s.end()
     }
 }
 
-/// Scans one value for `node`: descends into containers the node has children for, skips the
-/// rest, and records the value's span in the node's slots.
+struct Cx<'o> {
+    out: &'o mut [Option<Span>],
+    members: &'o mut Vec<(Span, Span)>,
+    members_of: Option<usize>,
+}
+
+/// Scans one value for `node`: descends into containers the node has children for (or whose
+/// members are listed), skips the rest, and records the value's span in the node's slots.
 fn visit(
     s: &mut Scanner<'_>,
     node: &Node,
-    out: &mut [Option<Span>],
+    cx: &mut Cx<'_>,
     depth: usize,
-) -> Result<(), ScanError> {
+) -> Result<Span, ScanError> {
     s.ws();
+    let list = cx.members_of.is_some_and(|m| node.here.contains(&m));
     let span = match s.peek() {
-        Some(b'{') if !node.children.is_empty() => {
+        Some(b'{') if list || !node.children.is_empty() => {
+            if list {
+                cx.members.clear();
+            }
             s.container(depth, b'}', Kind::Obj, |s, _| {
                 let k = s.key()?;
                 let name =
@@ -116,23 +147,36 @@ fn visit(
                         .iter()
                         .find(|c| json_scan::eq_bytes(c.key.as_bytes(), name)),
                 };
-                match child {
+                let v = match child {
                     Some(c) => {
                         for &slot in &c.all {
-                            if let Some(o) = out.get_mut(slot) {
+                            if let Some(o) = cx.out.get_mut(slot) {
                                 *o = None;
                             }
                         }
-                        visit(s, c, out, depth + 1)
+                        visit(s, c, cx, depth + 1)?
                     }
-                    None => s.scalar_or_skip(depth + 1).map(|_| ()),
+                    None => s.scalar_or_skip(depth + 1)?,
+                };
+                if list {
+                    let doc = s.b;
+                    let key = k.lit(doc);
+                    match cx
+                        .members
+                        .iter_mut()
+                        .find(|(n, _)| json_scan::same_name(&n.lit(doc), &key))
+                    {
+                        Some(slot) => slot.1 = v,
+                        None => cx.members.push((k, v)),
+                    }
                 }
+                Ok(())
             })?
         }
         Some(b'[') if !node.children.is_empty() => {
             s.container(depth, b']', Kind::Arr, |s, i| {
                 match node.children.iter().find(|c| c.index == Some(i)) {
-                    Some(c) => visit(s, c, out, depth + 1),
+                    Some(c) => visit(s, c, cx, depth + 1).map(|_| ()),
                     None => s.scalar_or_skip(depth + 1).map(|_| ()),
                 }
             })?
@@ -140,16 +184,17 @@ fn visit(
         _ => s.scalar_or_skip(depth)?,
     };
     for &slot in &node.here {
-        if let Some(o) = out.get_mut(slot) {
+        if let Some(o) = cx.out.get_mut(slot) {
             *o = Some(span);
         }
     }
-    Ok(())
+    Ok(span)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json_scan::Lit;
     use crate::mapping::Pointer;
     use serde_json::Value;
 
@@ -211,6 +256,43 @@ mod tests {
         for bad in ["{\"a\":1,", "{\"b\":[1,}", "{\"a\":1} x", "{\"b\":tru}"] {
             assert!(t.read(bad.as_bytes(), &mut out, 1).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn members_keep_first_position_and_last_value() {
+        let doc = r#"{"x":{"b":0},"x":{"b":1,"a":"x","b":2,"c\u0064":[1,{"z":2}]},"y":3}"#;
+        let ptrs = [
+            vec!["x".to_string()],
+            vec!["x".to_string(), "a".to_string()],
+        ];
+        let tree = Tree::build(&[(0, &ptrs[0][..]), (1, &ptrs[1][..])]);
+        let (mut out, mut list) = (vec![], vec![]);
+        tree.read_members(doc.as_bytes(), &mut out, 2, &mut list, Some(0))
+            .unwrap();
+        let d = doc.as_bytes();
+        let names: Vec<String> = list
+            .iter()
+            .map(|(k, _)| k.lit(d).str().unwrap().into_owned())
+            .collect();
+        assert_eq!(names, ["b", "a", "cd"]);
+        assert_eq!(list[0].1.lit(d), Lit::Num("2"));
+        assert_eq!(list[2].1.lit(d), Lit::Arr(b"[1,{\"z\":2}]"));
+        assert_eq!(
+            out[1].map(|s| s.lit(d)),
+            Some(Lit::Str {
+                raw: b"x",
+                escaped: false
+            })
+        );
+        let v: Value = serde_json::from_str(doc).unwrap();
+        let theirs: Vec<String> = v["x"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(names, theirs);
+        // Not an object: no members, whatever came before.
+        let doc = br#"{"x":{"b":1},"x":[1]}"#;
+        tree.read_members(doc, &mut out, 2, &mut list, Some(0))
+            .unwrap();
+        assert_eq!(out[0].map(|s| s.kind), Some(Kind::Arr));
+        assert_eq!(out[1], None);
     }
 
     /// Random mutations of an MS5 event (xorshift, fixed seed): whenever the whole document
