@@ -8,19 +8,13 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use drkit_testdata::rng::{Telemetry, BASE_TIMESTAMP_MS};
-use replay::mapping::{encode_message, Mapping, MessageRef, TimeWindow};
+use drkit_benches::replay_events::{encode_all, ms5_events, scan_all, telemetry_tree};
+use replay::mapping::Mapping;
 
 const EVENTS: usize = 100_000;
 
 fn encode(c: &mut Criterion) {
-    let mut tel = Telemetry::new(5, 100);
-    let events: Vec<(String, String)> = (0..EVENTS)
-        .map(|i| {
-            let e = tel.event(BASE_TIMESTAMP_MS + i as i64 * 10);
-            (e.key, e.value)
-        })
-        .collect();
+    let events = ms5_events(EVENTS);
     let mut g = c.benchmark_group("replay_encode");
     g.throughput(Throughput::Elements(EVENTS as u64))
         .sample_size(10)
@@ -46,53 +40,16 @@ fn encode(c: &mut Criterion) {
         })
     });
     // drkit's own scanner alone (validation plus the spans of the ms5-telemetry members).
+    let (tree, slots) = telemetry_tree();
     g.bench_function("drkit_scan_only", |b| {
-        let ptrs: Vec<Vec<String>> = [
-            "timestamp",
-            "assetId",
-            "data/temperature",
-            "data/pressure",
-            "data/vibration",
-            "data/speed",
-            "metadata",
-        ]
-        .iter()
-        .map(|p| p.split('/').map(str::to_string).collect())
-        .collect();
-        let toks: Vec<(usize, &[String])> =
-            ptrs.iter().enumerate().map(|(i, p)| (i, &p[..])).collect();
-        let tree = replay::project::Tree::build(&toks);
-        let mut slots = vec![];
-        b.iter(|| {
-            let n = events
-                .iter()
-                .filter(|(_, v)| tree.read(v.as_bytes(), &mut slots, 7).is_ok())
-                .count();
-            assert_eq!(n, EVENTS);
-        })
+        b.iter(|| assert_eq!(scan_all(&tree, slots, &events), EVENTS))
     });
     for preset in ["ms5-telemetry", "ms5-metrics"] {
         let m = Mapping::preset(preset).expect("preset");
         let mut out = Vec::with_capacity(64 << 20);
         g.bench_function(preset, |b| {
             b.iter(|| {
-                out.clear();
-                let mut rows = 0;
-                for (i, (k, v)) in events.iter().enumerate() {
-                    let msg = MessageRef {
-                        topic: "telemetry",
-                        partition: 0,
-                        offset: i as i64,
-                        timestamp: Some(BASE_TIMESTAMP_MS),
-                        key: Some(k.as_bytes()),
-                        value: Some(v.as_bytes()),
-                        headers: &[],
-                    };
-                    rows += encode_message(&m, &msg, &TimeWindow::default(), &mut out)
-                        .expect("encode")
-                        .rows;
-                }
-                assert_eq!(rows as usize, EVENTS);
+                assert_eq!(encode_all(&m, &events, &mut out), EVENTS as u64);
                 assert!(!out.is_empty());
             })
         });

@@ -7,6 +7,8 @@
 //! and the targets are ratios. Every function returns what it counted so callers can check that
 //! subject and reference did the same work (a broken bench must fail, not report a fast zero).
 
+pub mod replay_events;
+
 use std::fs;
 use std::hint::black_box;
 use std::io::Read;

@@ -198,6 +198,28 @@ mod tests {
     use crate::mapping::Pointer;
     use serde_json::Value;
 
+    /// The pointers and their tree, slot = position in `set`.
+    fn tree_for(set: &[&str]) -> (Vec<Pointer>, Tree) {
+        let ptrs: Vec<Pointer> = set.iter().map(|p| Pointer::new(p)).collect();
+        let toks: Vec<(usize, &[String])> = ptrs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.tokens()))
+            .collect();
+        let tree = Tree::build(&toks);
+        (ptrs, tree)
+    }
+
+    /// A fixed-seed xorshift generator: the random tests are the same on every run.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     /// The `Value` a span names, parsed on its own.
     fn value(doc: &[u8], span: Option<Span>) -> Option<Value> {
         span.map(|s| serde_json::from_slice(&doc[s.start as usize..s.end as usize]).unwrap())
@@ -233,13 +255,7 @@ mod tests {
             &["", "/x/1/y", "/x/0", "/x/01", "/0", "/2", "/data/0", "/x/1"],
         ];
         for set in sets {
-            let ptrs: Vec<Pointer> = set.iter().map(|p| Pointer::new(p)).collect();
-            let toks: Vec<(usize, &[String])> = ptrs
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (i, p.tokens()))
-                .collect();
-            let tree = Tree::build(&toks);
+            let (ptrs, tree) = tree_for(set);
             for d in docs {
                 let full: Value = serde_json::from_str(d).unwrap();
                 let mut out = vec![];
@@ -332,23 +348,8 @@ mod tests {
             b"1e5",
             b"\"0\"",
         ];
-        let ptrs: Vec<Pointer> = ["", "/a", "/b", "/0", "/a/0", "/b/a", "/0/b"]
-            .iter()
-            .map(|p| Pointer::new(p))
-            .collect();
-        let toks: Vec<(usize, &[String])> = ptrs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i, p.tokens()))
-            .collect();
-        let tree = Tree::build(&toks);
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let (ptrs, tree) = tree_for(&["", "/a", "/b", "/0", "/a/0", "/b/a", "/0/b"]);
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let (mut valid, mut out) = (0, vec![]);
         for _ in 0..150_000 {
             let mut d = Vec::new();
@@ -394,21 +395,9 @@ mod tests {
             "/data/quality",
             "/metadata/a",
         ];
-        let ptrs: Vec<Pointer> = set.iter().map(|p| Pointer::new(p)).collect();
-        let toks: Vec<(usize, &[String])> = ptrs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i, p.tokens()))
-            .collect();
-        let tree = Tree::build(&toks);
+        let (ptrs, tree) = tree_for(&set);
         let alphabet = b"{}[]\":,.-0123456789eE\\ truefalsnul/";
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut parsed, mut out) = (0, vec![]);
         for _ in 0..20_000 {
             let mut b = EV.as_bytes().to_vec();

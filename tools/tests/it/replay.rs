@@ -475,6 +475,34 @@ fn event_lines(url: &str) -> Vec<i64> {
     })
 }
 
+/// `--jsonl INPUT --mapping MAPPING --create-table --dead-letter DEAD [EXTRA...]`.
+fn replay_jsonl_to_new_table(
+    url: &str,
+    input: &Path,
+    mapping: &Path,
+    dead: &Path,
+    extra: &[&str],
+) -> Out {
+    let mut args = vec![
+        "--jsonl",
+        input.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--create-table",
+        "--dead-letter",
+        dead.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    replay(url, &args)
+}
+
+/// (offset, kind) of each dead letter.
+fn offsets_and_kinds(dead: &[Value]) -> Vec<(i64, &str)> {
+    dead.iter()
+        .map(|v| (v["offset"].as_i64().unwrap(), v["kind"].as_str().unwrap()))
+        .collect()
+}
+
 fn dead_letters(path: &Path) -> Vec<Value> {
     fs::read_to_string(path)
         .unwrap_or_default()
@@ -491,28 +519,13 @@ fn bad_messages_go_to_the_dead_letter_file_with_coordinates() {
     fs::write(&mapping, N_MAPPING).unwrap();
     let dead = tmp.path().join("dead.jsonl");
     let url = support::fresh_db("dead");
-    let r = replay(
-        &url,
-        &[
-            "--jsonl",
-            input.to_str().unwrap(),
-            "--mapping",
-            mapping.to_str().unwrap(),
-            "--create-table",
-            "--dead-letter",
-            dead.to_str().unwrap(),
-        ],
-    );
+    let r = replay_jsonl_to_new_table(&url, &input, &mapping, &dead, &[]);
     assert_eq!(r.code, 1, "dead letters exit 1: {}", r.stderr);
     assert_eq!(r.summary["rows"], 2);
     assert_eq!(r.summary["dead_letters"], 4);
     let d = dead_letters(&dead);
-    let got: Vec<(i64, &str)> = d
-        .iter()
-        .map(|v| (v["offset"].as_i64().unwrap(), v["kind"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        got,
+        offsets_and_kinds(&d),
         [
             (2, "malformed_json"),
             (3, "missing_field"),
@@ -558,26 +571,13 @@ columns = [
     .unwrap();
     let dead = tmp.path().join("dead.jsonl");
     let url = support::fresh_db("nul");
-    let r = replay(
-        &url,
-        &[
-            "--jsonl",
-            input.to_str().unwrap(),
-            "--mapping",
-            mapping.to_str().unwrap(),
-            "--create-table",
-            "--dead-letter",
-            dead.to_str().unwrap(),
-        ],
-    );
+    let r = replay_jsonl_to_new_table(&url, &input, &mapping, &dead, &[]);
     assert_eq!(r.code, 1, "dead letters exit 1: {}", r.stderr);
     assert_eq!(r.summary["rows"], 2, "{}", r.stderr);
-    let d = dead_letters(&dead);
-    let got: Vec<(i64, &str)> = d
-        .iter()
-        .map(|v| (v["offset"].as_i64().unwrap(), v["kind"].as_str().unwrap()))
-        .collect();
-    assert_eq!(got, [(2, "nul_character"), (3, "nul_character")]);
+    assert_eq!(
+        offsets_and_kinds(&dead_letters(&dead)),
+        [(2, "nul_character"), (3, "nul_character")]
+    );
     let rows: Vec<(i64, String, String)> = rt().block_on(async {
         client(&url)
             .await
@@ -609,18 +609,7 @@ fn max_errors_stops_the_run_and_a_rerun_finishes_it() {
     fs::write(&mapping, N_MAPPING).unwrap();
     let dead = tmp.path().join("dead.jsonl");
     let url = support::fresh_db("maxerr");
-    let base = [
-        "--jsonl",
-        input.to_str().unwrap(),
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--create-table",
-        "--dead-letter",
-        dead.to_str().unwrap(),
-    ];
-    let mut a = base.to_vec();
-    a.extend(["--max-errors", "1"]);
-    let r = replay(&url, &a);
+    let r = replay_jsonl_to_new_table(&url, &input, &mapping, &dead, &["--max-errors", "1"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.summary["stopped_by_max_errors"], true);
     assert_eq!(count(&url, "SELECT count(*) FROM events"), 1);
@@ -634,7 +623,7 @@ fn max_errors_stops_the_run_and_a_rerun_finishes_it() {
         .map(|v| v["offset"].as_i64().unwrap())
         .collect();
     assert_eq!(offs, [2, 3]);
-    let r = replay(&url, &base);
+    let r = replay_jsonl_to_new_table(&url, &input, &mapping, &dead, &[]);
     assert_eq!(r.code, 1);
     assert_eq!(r.summary["rows"], 1);
     assert_eq!(count(&url, "SELECT count(*) FROM events"), 2);
