@@ -98,6 +98,16 @@ pub enum WindowError {
 /// a table of millions of cells.
 pub const MAX_HOURS: i64 = 24 * 366;
 
+/// A window edge as people type it (`--since`, `--until`): ISO 8601 / RFC 3339 (without a
+/// zone: UTC), or a bare date (its midnight, UTC). The replay's time parser, so every command
+/// reads the same text as the same instant.
+pub fn window_time(s: &str) -> Option<DateTime<Utc>> {
+    use crate::mapping::{parse_time, TimeFormat};
+    parse_time(s, TimeFormat::Iso8601)
+        .or_else(|| parse_time(&format!("{}T00:00:00", s.trim()), TimeFormat::Iso8601))
+        .and_then(DateTime::from_timestamp_micros)
+}
+
 /// A validated window and RPO: `since < until`, `rpo > 0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {

@@ -7,10 +7,13 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::gaps::{Detector, Report, Window};
+use crate::json_scan::Lit;
+use crate::mapping::{parse_time, Pointer, TimeFormat};
+use crate::project::Tree;
 use crate::source::{Flow, Resume, SegmentsSource, Source, SourceError, SourceStats};
 
 /// Where a message's key and event time are (JSON pointers into the value, RFC 6901).
@@ -48,33 +51,30 @@ pub struct KafkaStats {
 pub enum GapsKafkaError {
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error("{0:?} is not a JSON pointer (it must be empty or start with '/')")]
+    Pointer(String),
 }
 
-/// An event time: an ISO 8601 / RFC 3339 string (without a zone: UTC), or a number of epoch
-/// milliseconds.
-pub fn event_time(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.with_timezone(&Utc));
-            }
-            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-                .map(|t| t.and_utc())
-        }
-        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-        _ => None,
-    }
+/// An event time as the replay's `auto` time columns read it: an ISO 8601 / RFC 3339 string
+/// (without a zone: UTC) or epoch milliseconds, as a JSON number or digit string. The same
+/// parser as the replay's, so `--compare` counts the same events on both sides.
+pub fn event_time(v: Lit<'_>) -> Option<DateTime<Utc>> {
+    let us = match v {
+        Lit::Str { .. } => parse_time(&v.str()?, TimeFormat::Auto)?,
+        Lit::Num(t) => t.parse::<i64>().ok()?.checked_mul(1000)?,
+        _ => return None,
+    };
+    DateTime::from_timestamp_micros(us)
 }
 
-/// A key as text: strings as they are, other JSON values in their JSON form.
-fn key_text(v: &Value) -> Option<String> {
+/// A key as text: strings as they are, other JSON values in their compact JSON form.
+fn key_text(v: Lit<'_>) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
+        Lit::Str { .. } => v.str().map(|s| s.into_owned()),
+        Lit::Null => None,
+        other => serde_json::from_str::<Value>(&other.json())
+            .ok()
+            .map(|j| j.to_string()),
     }
 }
 
@@ -85,19 +85,27 @@ pub fn segments_report(
     pointers: &Pointers,
     expected: &[String],
 ) -> Result<(Report, KafkaStats), GapsKafkaError> {
+    let pointer = |p: &str| {
+        if p.is_empty() || p.starts_with('/') {
+            Ok(Pointer::new(p))
+        } else {
+            Err(GapsKafkaError::Pointer(p.to_string()))
+        }
+    };
+    let (key, time) = (pointer(&pointers.key)?, pointer(&pointers.time)?);
+    // The replay's scanner: only the two members are kept, the rest is checked and skipped.
+    let tree = Tree::build(&[(0, key.tokens()), (1, time.tokens())]);
+    let mut slots = Vec::new();
     let mut src = SegmentsSource::open(dir, None)?;
     let mut det = Detector::new(window);
     let mut stats = KafkaStats::default();
     let source = src.run(&Resume::default(), &mut |m| {
         stats.messages += 1;
-        let event = m
-            .value
-            .and_then(|v| serde_json::from_slice::<Value>(v).ok())
-            .and_then(|v| {
-                let key = v.pointer(&pointers.key).and_then(key_text)?;
-                let t = v.pointer(&pointers.time).and_then(event_time)?;
-                Some((key, t))
-            });
+        let event = m.value.and_then(|v| {
+            tree.read(v, &mut slots, 2).ok()?;
+            let lit = |i: usize| slots.get(i).copied().flatten().map(|s| s.lit(v));
+            Some((key_text(lit(0)?)?, event_time(lit(1)?)?))
+        });
         match event {
             Some((key, t)) => det.push(&key, t),
             None => stats.unusable += 1,
@@ -112,7 +120,12 @@ pub fn segments_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json_scan::Scanner;
+
+    fn lit(json: &str) -> Lit<'_> {
+        let mut s = Scanner::new(json.as_bytes());
+        s.scalar_or_skip(0).unwrap().lit(json.as_bytes())
+    }
 
     #[test]
     fn event_times() {
@@ -120,17 +133,48 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         for v in [
-            json!("2026-01-15T08:00:00.5Z"),
-            json!("2026-01-15T09:00:00.5+01:00"),
-            json!("2026-01-15T08:00:00.500"),
-            json!("2026-01-15 08:00:00.5"),
-            json!(1768464000500i64),
+            r#""2026-01-15T08:00:00.5Z""#,
+            r#""2026-01-15T09:00:00.5+01:00""#,
+            r#""2026-01-15T08:00:00.500""#,
+            r#""2026-01-15 08:00:00.5""#,
+            r#""2026-01-15T08:00:00.5\u005a""#,
+            "1768464000500",
+            r#""1768464000500""#,
         ] {
-            assert_eq!(event_time(&v), Some(want), "{v}");
+            assert_eq!(event_time(lit(v)), Some(want), "{v}");
         }
-        assert_eq!(event_time(&json!("yesterday")), None);
-        assert_eq!(event_time(&json!(true)), None);
-        assert_eq!(key_text(&json!(7)), Some("7".into()));
-        assert_eq!(key_text(&json!(null)), None);
+        assert_eq!(event_time(lit(r#""yesterday""#)), None);
+        assert_eq!(event_time(lit("true")), None);
+        assert_eq!(event_time(lit("1.5")), None);
+        assert_eq!(key_text(lit("7")), Some("7".into()));
+        assert_eq!(
+            key_text(lit(r#"{"a" : [1, 2.50]}"#)),
+            Some(r#"{"a":[1,2.5]}"#.into())
+        );
+        assert_eq!(key_text(lit(r#""a\nb""#)), Some("a\nb".into()));
+        assert_eq!(key_text(lit("null")), None);
+    }
+
+    #[test]
+    fn a_pointer_without_its_slash_is_refused() {
+        let e = segments_report(
+            Path::new("/nonexistent"),
+            Window::new(
+                DateTime::from_timestamp(0, 0).unwrap(),
+                DateTime::from_timestamp(3600, 0).unwrap(),
+                chrono::TimeDelta::minutes(5),
+            )
+            .unwrap(),
+            &Pointers {
+                key: "assetId".into(),
+                time: "/timestamp".into(),
+            },
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("\"assetId\" is not a JSON pointer"),
+            "{e}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use replay::gaps::{self, classify, Cause, Gap, Report, Window};
 use replay::gaps_kafka::{self, Pointers};
 use replay::gaps_sql::{self, Source, TableName};
@@ -34,15 +34,6 @@ pub fn run(a: GapsArgs) -> Outcome {
     }
 }
 
-/// Parses `--since`/`--until`: RFC 3339, or a date-time without a zone (UTC).
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    gaps_kafka::event_time(&Value::String(s.to_string())).or_else(|| {
-        NaiveDateTime::parse_from_str(&format!("{s}T00:00:00"), "%Y-%m-%dT%H:%M:%S")
-            .ok()
-            .map(|t| t.and_utc())
-    })
-}
-
 pub(crate) fn read_expected_file(path: &Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("--expected-keys {}: {e}", path.display()))?;
@@ -68,11 +59,15 @@ fn run_inner(a: GapsArgs) -> Result<Outcome, Trouble> {
         ))
     })?;
     let until = match &a.until {
-        Some(s) => parse_time(s).ok_or_else(|| Trouble(format!("--until {s:?}: not a time")))?,
+        Some(s) => {
+            gaps::window_time(s).ok_or_else(|| Trouble(format!("--until {s:?}: not a time")))?
+        }
         None => Utc::now(),
     };
     let since = match &a.since {
-        Some(s) => parse_time(s).ok_or_else(|| Trouble(format!("--since {s:?}: not a time")))?,
+        Some(s) => {
+            gaps::window_time(s).ok_or_else(|| Trouble(format!("--since {s:?}: not a time")))?
+        }
         None => until - TimeDelta::hours(24),
     };
     let window = Window::new(since, until, rpo)?;

@@ -7,10 +7,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use clap::{Args, Subcommand};
 use replay::gaps::{self, Window};
-use replay::gaps_kafka;
 use replay::gaps_sql::{self, Source, TableName};
 use serde_json::{json, Value};
 use validate::{Check, Kind, Options, RowCounts, Snapshot, Status, TelemetrySpec, Tolerance};
@@ -133,13 +132,7 @@ pub fn run(a: ValidateArgs) -> Outcome {
 
 /// `--since`/`--until`: RFC 3339, or a date-time or date without a zone (UTC).
 fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>, Trouble> {
-    gaps_kafka::event_time(&Value::String(s.to_string()))
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(&format!("{s}T00:00:00"), "%Y-%m-%dT%H:%M:%S")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-        .ok_or_else(|| Trouble(format!("{flag} {s:?}: not a time")))
+    gaps::window_time(s).ok_or_else(|| Trouble(format!("{flag} {s:?}: not a time")))
 }
 
 /// The validated options: flags first, then what the baseline's telemetry section says, then

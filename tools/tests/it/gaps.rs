@@ -5,7 +5,7 @@ use support::{client, rt};
 
 use std::collections::BTreeMap;
 
-use replay::gaps_kafka::event_time;
+use replay::gaps::window_time;
 use replay::source::{Flow, Resume, SegmentsSource, Source};
 use serde::Deserialize;
 use serde_json::Value;
@@ -59,7 +59,7 @@ fn segments_report_window_edges_and_silent_key() {
     let mut last: BTreeMap<&str, &str> = BTreeMap::new();
     for (k, t) in &events {
         let e = last.entry(k.as_str()).or_insert(t.as_str());
-        if event_time(&Value::String(t.clone())) > event_time(&Value::String(e.to_string())) {
+        if window_time(t) > window_time(e) {
             *e = t.as_str();
         }
     }
@@ -74,10 +74,7 @@ fn segments_report_window_edges_and_silent_key() {
             .unwrap_or_else(|| panic!("no gap for {key}"));
         assert_eq!(g["kind"], "window_end");
         assert_eq!(g["end"], "2026-01-15T09:00:00Z");
-        assert_eq!(
-            event_time(&g["start"]),
-            event_time(&Value::String(t.to_string()))
-        );
+        assert_eq!(window_time(g["start"].as_str().unwrap()), window_time(t));
     }
     let silent = gap_lines
         .iter()
@@ -139,6 +136,24 @@ fn usage_errors_exit_2() {
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
     }
+    // A pointer without its slash names nothing: refused, not an all-unusable report.
+    let dir = plain();
+    let run = gaps(&[
+        "--segments",
+        &dir,
+        "--since",
+        "2026-01-15T08:00:00Z",
+        "--until",
+        "2026-01-15T09:00:00Z",
+        "--time-pointer",
+        "timestamp",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\"timestamp\" is not a JSON pointer"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The database report, the exit code and the JSON schema: planted outages in a small fleet.
