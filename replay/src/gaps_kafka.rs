@@ -5,6 +5,7 @@
 //! whenever the key spans partitions; the detector is exact in any order, and its memory does not
 //! grow with the number of events.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -68,13 +69,13 @@ pub fn event_time(v: Lit<'_>) -> Option<DateTime<Utc>> {
 }
 
 /// A key as text: strings as they are, other JSON values in their compact JSON form.
-fn key_text(v: Lit<'_>) -> Option<String> {
+fn key_text(v: Lit<'_>) -> Option<Cow<'_, str>> {
     match v {
-        Lit::Str { .. } => v.str().map(|s| s.into_owned()),
+        Lit::Str { .. } => v.str(),
         Lit::Null => None,
         other => serde_json::from_str::<Value>(&other.json())
             .ok()
-            .map(|j| j.to_string()),
+            .map(|j| j.to_string().into()),
     }
 }
 
@@ -146,12 +147,12 @@ mod tests {
         assert_eq!(event_time(lit(r#""yesterday""#)), None);
         assert_eq!(event_time(lit("true")), None);
         assert_eq!(event_time(lit("1.5")), None);
-        assert_eq!(key_text(lit("7")), Some("7".into()));
+        assert_eq!(key_text(lit("7")).as_deref(), Some("7"));
         assert_eq!(
             key_text(lit(r#"{"a" : [1, 2.50]}"#)),
             Some(r#"{"a":[1,2.5]}"#.into())
         );
-        assert_eq!(key_text(lit(r#""a\nb""#)), Some("a\nb".into()));
+        assert_eq!(key_text(lit(r#""a\nb""#)).as_deref(), Some("a\nb"));
         assert_eq!(key_text(lit("null")), None);
     }
 
