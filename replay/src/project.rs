@@ -9,6 +9,8 @@
 //! number too large for f64 is no longer an error (the column's type decides), and with
 //! duplicate keys the last occurrence wins, as in `Value`.
 
+use std::collections::HashMap;
+
 use crate::json_scan::{self, Kind, ScanError, Scanner, Span, Why};
 
 /// A trie of the pointers to fill: the root is the whole document, each node below one object
@@ -105,6 +107,7 @@ impl Tree {
             out,
             members,
             members_of,
+            index: None,
         };
         visit(&mut s, &self.root, &mut cx, 0)?;
         s.end()
@@ -115,6 +118,48 @@ struct Cx<'o> {
     out: &'o mut [Option<Span>],
     members: &'o mut Vec<(Span, Span)>,
     members_of: Option<usize>,
+    /// Unescaped name → position in `members`, once the object is too big for a linear search
+    /// (a hostile message with 100,000 members must not cost 10^10 comparisons).
+    /// (Created on first need: even an empty `HashMap` seeds its hasher, a cost per message.)
+    index: Option<HashMap<Vec<u8>, usize>>,
+}
+
+/// Members a linear search handles before the name index takes over.
+const LINEAR_MEMBERS: usize = 16;
+
+impl Cx<'_> {
+    /// Adds a member as serde_json's order-preserving map would: a repeated name keeps its
+    /// first position and takes the new value.
+    fn add_member(&mut self, doc: &[u8], k: Span, v: Span) {
+        let key = k.lit(doc);
+        if self.members.len() < LINEAR_MEMBERS && self.index.is_none() {
+            match self
+                .members
+                .iter_mut()
+                .find(|(n, _)| json_scan::same_name(&n.lit(doc), &key))
+            {
+                Some(slot) => slot.1 = v,
+                None => self.members.push((k, v)),
+            }
+            return;
+        }
+        let members = &mut *self.members;
+        let index = self.index.get_or_insert_with(|| {
+            members
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| (n.lit(doc).bytes().unwrap_or_default().into_owned(), i))
+                .collect()
+        });
+        let name = key.bytes().unwrap_or_default().into_owned();
+        match index.get(&name).and_then(|&i| members.get_mut(i)) {
+            Some(slot) => slot.1 = v,
+            None => {
+                index.insert(name, members.len());
+                members.push((k, v));
+            }
+        }
+    }
 }
 
 /// Scans one value for `node`: descends into containers the node has children for (or whose
@@ -131,6 +176,7 @@ fn visit(
         Some(b'{') if list || !node.children.is_empty() => {
             if list {
                 cx.members.clear();
+                cx.index = None;
             }
             s.container(depth, b'}', Kind::Obj, |s, _| {
                 let k = s.key()?;
@@ -159,16 +205,7 @@ fn visit(
                     None => s.scalar_or_skip(depth + 1)?,
                 };
                 if list {
-                    let doc = s.b;
-                    let key = k.lit(doc);
-                    match cx
-                        .members
-                        .iter_mut()
-                        .find(|(n, _)| json_scan::same_name(&n.lit(doc), &key))
-                    {
-                        Some(slot) => slot.1 = v,
-                        None => cx.members.push((k, v)),
-                    }
+                    cx.add_member(s.b, k, v);
                 }
                 Ok(())
             })?
@@ -303,6 +340,34 @@ mod tests {
         let v: Value = serde_json::from_str(doc).unwrap();
         let theirs: Vec<String> = v["x"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(names, theirs);
+        // Past the linear search: a name index, same order and values as serde_json's map.
+        let mut big = String::from("{\"x\":{");
+        for i in 0..200 {
+            big += &format!("\"m{}\":{i},", i % 70);
+        }
+        big += "\"m\\u0031\":\"last\"}}";
+        tree.read_members(big.as_bytes(), &mut out, 2, &mut list, Some(0))
+            .unwrap();
+        let v: Value = serde_json::from_str(&big).unwrap();
+        let want: Vec<(String, Value)> = v["x"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let b = big.as_bytes();
+        let got: Vec<(String, Value)> = list
+            .iter()
+            .map(|(k, v)| {
+                let text = &big[v.start as usize..v.end as usize];
+                (
+                    k.lit(b).str().unwrap().into_owned(),
+                    serde_json::from_str(text).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 70);
         // Not an object: no members, whatever came before.
         let doc = br#"{"x":{"b":1},"x":[1]}"#;
         tree.read_members(doc, &mut out, 2, &mut list, Some(0))
