@@ -238,19 +238,85 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
     })
 }
 
-/// True when a JSON text holds an escaped NUL (`\u0000`) in one of its strings. PostgreSQL's
-/// text and jsonb cannot store NUL, and one such row would fail the whole COPY.
-pub fn has_nul_escape(json: &str) -> bool {
+/// Why PostgreSQL's jsonb input would refuse a JSON text the scanner accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonbRefusal {
+    /// An escaped NUL (`\u0000`) in a string: jsonb cannot store it.
+    Nul,
+    /// A number beyond `numeric`'s range (its text).
+    Numeric(String),
+}
+
+/// Whether PostgreSQL would refuse `json` (already validated by the scanner) as jsonb. Either
+/// refusal would fail the whole COPY, so the caller makes the message a dead letter instead.
+/// Checked only for jsonb columns: the text is walked once, strings skipped.
+pub fn jsonb_refusal(json: &str) -> Option<JsonbRefusal> {
     let b = json.as_bytes();
     let mut i = 0;
-    while let Some(off) = b.get(i..).and_then(|r| r.iter().position(|&c| c == b'\\')) {
-        i += off;
-        if b.get(i + 1) == Some(&b'u') && b.get(i + 2..i + 6) == Some(b"0000") {
-            return true;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => return None,
+                        Some(b'\\') => {
+                            if b.get(i + 1) == Some(&b'u') && b.get(i + 2..i + 6) == Some(b"0000") {
+                                return Some(JsonbRefusal::Nul);
+                            }
+                            i += 2;
+                        }
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = b.get(i) {
+                    i += 1;
+                }
+                let num = json.get(start..i).unwrap_or_default();
+                if !pg_numeric_fits(num) {
+                    return Some(JsonbRefusal::Numeric(num.to_string()));
+                }
+            }
+            _ => i += 1,
         }
-        i += 2;
     }
-    false
+    None
+}
+
+/// Whether a JSON number fits PostgreSQL's `numeric` (what jsonb stores numbers as): at most
+/// 131,072 digits before the decimal point (weight 32,767 in base 10,000) and 16,383 after it
+/// (the display scale), with the exponent applied as `numeric_in` applies it.
+pub fn pg_numeric_fits(num: &str) -> bool {
+    let s = num.strip_prefix('-').unwrap_or(num);
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(p) => match s.get(p + 1..).map(str::parse::<i64>) {
+            Some(Ok(e)) => (s.get(..p).unwrap_or_default(), e),
+            _ => return false,
+        },
+        None => (s, 0),
+    };
+    if exp.abs() >= i64::from(i32::MAX / 2) {
+        return false;
+    }
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if frac.len() as i64 - exp > 16_383 {
+        return false;
+    }
+    let weight = match int.bytes().position(|c| c != b'0') {
+        Some(p) => (int.len() - p - 1) as i64 + exp,
+        None => match frac.bytes().position(|c| c != b'0') {
+            Some(p) => exp - p as i64 - 1,
+            None => return true, // zero
+        },
+    };
+    weight < 131_072
 }
 
 /// The scanner over one document's bytes. UTF-8 is checked string by string, and only for
@@ -696,9 +762,50 @@ mod tests {
 
     #[test]
     fn nul_escapes_are_found_only_in_strings() {
-        assert!(has_nul_escape(r#"{"a":"x\u0000"}"#));
-        assert!(!has_nul_escape(r#"{"a":"x\\u0000"}"#));
-        assert!(has_nul_escape(r#"{"a":"x\\\u0000"}"#));
-        assert!(!has_nul_escape(r#"{"a":"\u0001"}"#));
+        let nul = Some(JsonbRefusal::Nul);
+        assert_eq!(jsonb_refusal(r#"{"a":"x\u0000"}"#), nul);
+        assert_eq!(jsonb_refusal(r#"{"a":"x\\u0000"}"#), None);
+        assert_eq!(jsonb_refusal(r#"{"a":"x\\\u0000"}"#), nul);
+        assert_eq!(jsonb_refusal(r#"{"a":"\u0001"}"#), None);
+        assert_eq!(jsonb_refusal(r#"{"1e999999":"2e999999"}"#), None);
+    }
+
+    /// The limits as PostgreSQL 15 answered `SELECT '{"a":N}'::jsonb` for each N.
+    #[test]
+    fn numbers_beyond_postgres_numeric_are_found() {
+        for ok in [
+            "0",
+            "-0",
+            "12.50",
+            "1e400",
+            "1e131071",
+            "9999e131068",
+            "1e-16383",
+            "1.5e-16382",
+            "-123456789012345678901234567890.5",
+            "0e5",
+            "1E+3",
+            "0.0001e4",
+        ] {
+            assert!(pg_numeric_fits(ok), "{ok}");
+            assert_eq!(jsonb_refusal(&format!("[{ok}]")), None, "{ok}");
+        }
+        for bad in [
+            "1e131072",
+            "10000e131068",
+            "1e1000000",
+            "1e-16384",
+            "1e-1000000",
+            "0e-20000",
+            "1e99999999999999999999",
+            "-1e131072",
+        ] {
+            assert!(!pg_numeric_fits(bad), "{bad}");
+            assert_eq!(
+                jsonb_refusal(&format!(r#"{{"k":[1,"s",{bad}]}}"#)),
+                Some(JsonbRefusal::Numeric(bad.to_string())),
+                "{bad}"
+            );
+        }
     }
 }

@@ -881,10 +881,11 @@ fn field(
             // The value's own text: the server parses it into jsonb, so layout does not
             // matter, and numbers keep every digit (no round trip through f64).
             let text = j.json();
-            if json_scan::has_nul_escape(&text) {
-                return Err(nul());
+            match json_scan::jsonb_refusal(&text) {
+                None => pgcopy::jsonb_field(out, &text),
+                Some(json_scan::JsonbRefusal::Nul) => return Err(nul()),
+                Some(json_scan::JsonbRefusal::Numeric(n)) => return Err(range(&n)),
             }
-            pgcopy::jsonb_field(out, &text);
             Ok(None)
         }
     }

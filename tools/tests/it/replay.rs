@@ -552,6 +552,10 @@ fn nul_characters_are_dead_letters_and_jsonb_keeps_its_digits() {
         good.replace(r#""s":"é""#, r#""s":["x\u0000"]"#),
         good.replace("\"t\":", "\"t\" : ")
             .replace("\"é\"", "\"\\u00e9\\ud83d\\ude00\""),
+        // Beyond PostgreSQL's numeric (jsonb stores numbers as numeric): a dead letter, not a
+        // failed COPY; the largest that fits lands.
+        good.replace(r#""s":"é""#, r#""s":"é","n":1e131072"#),
+        good.replace(r#""s":"é""#, r#""s":"é","n":1e131071"#),
     ];
     let input = tmp.path().join("nul.jsonl");
     fs::write(&input, lines.join("\n") + "\n").unwrap();
@@ -573,10 +577,14 @@ columns = [
     let url = support::fresh_db("nul");
     let r = replay_jsonl_to_new_table(&url, &input, &mapping, &dead, &[]);
     assert_eq!(r.code, 1, "dead letters exit 1: {}", r.stderr);
-    assert_eq!(r.summary["rows"], 2, "{}", r.stderr);
+    assert_eq!(r.summary["rows"], 3, "{}", r.stderr);
     assert_eq!(
         offsets_and_kinds(&dead_letters(&dead)),
-        [(2, "nul_character"), (3, "nul_character")]
+        [
+            (2, "nul_character"),
+            (3, "nul_character"),
+            (5, "out_of_range")
+        ]
     );
     let rows: Vec<(i64, String, String)> = rt().block_on(async {
         client(&url)
@@ -597,6 +605,7 @@ columns = [
         [
             (1, "a\\u0000b".to_string(), format!("{big} é")),
             (4, "a\\u0000b".to_string(), format!("{big} é😀")),
+            (6, "a\\u0000b".to_string(), format!("{big} é")),
         ]
     );
 }
