@@ -1384,22 +1384,18 @@ fn encoder_threads_change_nothing_but_speed() {
     for encoders in ["1", "4"] {
         let url = support::fresh_db(&format!("encoders{encoders}"));
         let dead = tmp.path().join(format!("dead{encoders}.jsonl"));
-        let r = replay(
+        let r = replay_jsonl_to_new_table(
             &url,
+            &input,
+            &mapping,
+            &dead,
             &[
-                "--jsonl",
-                input.to_str().unwrap(),
-                "--mapping",
-                mapping.to_str().unwrap(),
-                "--create-table",
                 "--batch-rows",
                 "333",
                 "--max-errors",
                 "8",
                 "--encoders",
                 encoders,
-                "--dead-letter",
-                dead.to_str().unwrap(),
             ],
         );
         assert_eq!(r.code, 1, "{}", r.stderr);
