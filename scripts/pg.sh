@@ -115,15 +115,21 @@ case "$cmd" in
     if [ -n "${PG_OWNER_PID:-}" ]; then
       # A test binary has no teardown: stop the cluster when the process that asked for it ends.
       script=$(cd "$(dirname "$0")" && pwd)/pg.sh
-      nohup bash -c "while kill -0 $PG_OWNER_PID 2>/dev/null; do sleep 1; done; '$script' stop '$dir'" \
+      # (By the cluster's own directory: a test's DIR is often a temporary directory that is gone
+      # before the process ends, and with it DIR/cluster.)
+      nohup bash -c "while kill -0 $PG_OWNER_PID 2>/dev/null; do sleep 1; done; '$script' stop-cluster '$real'" \
         >/dev/null 2>&1 &
     fi
     echo "postgres://drkit@127.0.0.1:$port/drkit"
     ;;
   stop)
     real=$(cat "$dir/cluster" 2>/dev/null) || exit 0
-    as_owner "$bin/pg_ctl" -D "$real/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$real"
+    "$0" stop-cluster "$real"
+    ;;
+  stop-cluster) # the cluster's own directory (/tmp/drkit-pg.*), as the owner watcher knows it
+    case "$dir" in /tmp/drkit-pg.*) ;; *) echo "pg.sh: not a cluster directory: $dir" >&2; exit 2 ;; esac
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
     ;;
   *) echo "usage: pg.sh start|stop DIR" >&2; exit 2 ;;
 esac
