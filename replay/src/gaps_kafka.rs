@@ -9,7 +9,6 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::gaps::{Detector, Report, Window};
 use crate::json_scan::Lit;
@@ -62,7 +61,7 @@ pub enum GapsKafkaError {
 pub fn event_time(v: Lit<'_>) -> Option<DateTime<Utc>> {
     let us = match v {
         Lit::Str { .. } => parse_time(&v.str()?, TimeFormat::Auto)?,
-        Lit::Num(t) => t.parse::<i64>().ok()?.checked_mul(1000)?,
+        Lit::Num(t) => parse_time(t, TimeFormat::EpochMs)?,
         _ => return None,
     };
     DateTime::from_timestamp_micros(us)
@@ -73,9 +72,7 @@ fn key_text(v: Lit<'_>) -> Option<Cow<'_, str>> {
     match v {
         Lit::Str { .. } => v.str(),
         Lit::Null => None,
-        other => serde_json::from_str::<Value>(&other.json())
-            .ok()
-            .map(|j| j.to_string().into()),
+        other => other.compact_json().map(Cow::Owned),
     }
 }
 

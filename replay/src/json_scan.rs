@@ -173,6 +173,14 @@ impl<'a> Lit<'a> {
         }
     }
 
+    /// The value as compact JSON text, numbers as serde_json writes them: how a non-string
+    /// value becomes text (a text column, a gap key). `None` for a number beyond f64.
+    pub fn compact_json(&self) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&self.json())
+            .ok()
+            .map(|v| v.to_string())
+    }
+
     /// The value's JSON text as it appears in the document.
     pub fn json(&self) -> Cow<'a, str> {
         match *self {

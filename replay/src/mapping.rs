@@ -345,7 +345,10 @@ impl Mapping {
         if let Some(e) = &explode {
             pointers.push((columns.len(), e.pointer.tokens()));
         }
-        let projection = Tree::build(&pointers);
+        let projection = match &explode {
+            Some(_) => Tree::build(&pointers).listing_members_of(columns.len()),
+            None => Tree::build(&pointers),
+        };
         let needs_json = explode.is_some()
             || columns
                 .iter()
@@ -567,9 +570,8 @@ fn encode_inner(
             Ok(v) => v,
             Err(_) => &mut fresh,
         };
-        let members_of = m.explode.as_ref().map(|_| m.columns.len());
         m.projection
-            .read_members(bytes, &mut v.slots, slots, &mut v.members, members_of)
+            .read_members(bytes, &mut v.slots, slots, &mut v.members)
             .map_err(|e| RowError::MalformedJson(e.to_string()))?;
         encode_rows(m, msg, Doc::Slots(bytes, &v.slots, &v.members), window, out)
     })
@@ -854,10 +856,8 @@ fn field(
                 }
                 Src::Json(_) if c.lenient => return Err(None),
                 Src::Json(j) => {
-                    // Other JSON as its compact text, numbers as serde_json writes them.
-                    let text = j.json();
-                    let v: Value = serde_json::from_str(&text).map_err(|_| range(&text))?;
-                    pgcopy::bytes_field(out, v.to_string().as_bytes())
+                    let text = j.compact_json().ok_or_else(|| range(&j.json()))?;
+                    pgcopy::bytes_field(out, text.as_bytes())
                 }
                 Src::Text(t) => {
                     if std::str::from_utf8(t).is_err() {

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::json_scan::{self, Kind, ScanError, Scanner, Span, Why};
+use crate::json_scan::{self, Kind, Lit, ScanError, Scanner, Span, Why};
 
 /// A trie of the pointers to fill: the root is the whole document, each node below one object
 /// member or array element.
@@ -29,6 +29,8 @@ struct Node {
     here: Vec<usize>,
     /// Every slot at or below this node (reset when a duplicate key comes again).
     all: Vec<usize>,
+    /// The object here has its members listed ([`Tree::listing_members_of`]).
+    list: bool,
     children: Vec<Node>,
 }
 
@@ -78,11 +80,24 @@ impl Tree {
         out: &mut Vec<Option<Span>>,
         slots: usize,
     ) -> Result<(), ScanError> {
-        self.read_members(bytes, out, slots, &mut Vec::new(), None)
+        self.read_members(bytes, out, slots, &mut Vec::new())
     }
 
-    /// [`Tree::read`], also listing the members of the object at `members_of` (the explode
-    /// slot) into `members` as (name, value) spans, in the order of serde_json's
+    /// This tree, also listing the members of the object at `slot` (the explode slot): marked
+    /// once here rather than looked up on every value of every message.
+    pub fn listing_members_of(mut self, slot: usize) -> Tree {
+        fn mark(n: &mut Node, slot: usize) {
+            n.list |= n.here.contains(&slot);
+            for c in &mut n.children {
+                mark(c, slot);
+            }
+        }
+        mark(&mut self.root, slot);
+        self
+    }
+
+    /// [`Tree::read`], also listing the members of the object [`Tree::listing_members_of`]
+    /// names into `members` as (name, value) spans, in the order of serde_json's
     /// order-preserving map (first occurrence's position, last value). Collected during the one
     /// scan: reading the object again was a tenth of the narrow preset's time.
     pub fn read_members(
@@ -91,7 +106,6 @@ impl Tree {
         out: &mut Vec<Option<Span>>,
         slots: usize,
         members: &mut Vec<(Span, Span)>,
-        members_of: Option<usize>,
     ) -> Result<(), ScanError> {
         out.clear();
         out.resize(slots, None);
@@ -106,7 +120,6 @@ impl Tree {
         let mut cx = Cx {
             out,
             members,
-            members_of,
             index: None,
         };
         visit(&mut s, &self.root, &mut cx, 0)?;
@@ -117,7 +130,6 @@ impl Tree {
 struct Cx<'o> {
     out: &'o mut [Option<Span>],
     members: &'o mut Vec<(Span, Span)>,
-    members_of: Option<usize>,
     /// Unescaped name → position in `members`, once the object is too big for a linear search
     /// (a hostile message with 100,000 members must not cost 10^10 comparisons).
     /// (Created on first need: even an empty `HashMap` seeds its hasher, a cost per message.)
@@ -171,7 +183,7 @@ fn visit(
     depth: usize,
 ) -> Result<Span, ScanError> {
     s.ws();
-    let list = cx.members_of.is_some_and(|m| node.here.contains(&m));
+    let list = node.list;
     let span = match s.peek() {
         Some(b'{') if list || !node.children.is_empty() => {
             if list {
@@ -180,18 +192,19 @@ fn visit(
             }
             s.container(depth, b'}', Kind::Obj, |s, _| {
                 let k = s.key()?;
-                let name =
-                    s.b.get(k.start as usize + 1..(k.end as usize).saturating_sub(1))
-                        .unwrap_or_default();
-                let child = match k.kind {
-                    Kind::Str { escaped: true } => {
-                        let name = k.lit(s.b).str().unwrap_or_default();
-                        node.children.iter().find(|c| c.key == name)
-                    }
-                    _ => node
+                let child = match k.lit(s.b) {
+                    Lit::Str {
+                        raw,
+                        escaped: false,
+                    } => node
                         .children
                         .iter()
-                        .find(|c| json_scan::eq_bytes(c.key.as_bytes(), name)),
+                        .find(|c| json_scan::eq_bytes(c.key.as_bytes(), raw)),
+                    // Unescaped once, not per candidate.
+                    key => {
+                        let name = key.str().unwrap_or_default();
+                        node.children.iter().find(|c| c.key == name)
+                    }
                 };
                 let v = match child {
                     Some(c) => {
@@ -231,7 +244,6 @@ fn visit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json_scan::Lit;
     use crate::mapping::Pointer;
     use serde_json::Value;
 
@@ -318,9 +330,9 @@ mod tests {
             vec!["x".to_string()],
             vec!["x".to_string(), "a".to_string()],
         ];
-        let tree = Tree::build(&[(0, &ptrs[0][..]), (1, &ptrs[1][..])]);
+        let tree = Tree::build(&[(0, &ptrs[0][..]), (1, &ptrs[1][..])]).listing_members_of(0);
         let (mut out, mut list) = (vec![], vec![]);
-        tree.read_members(doc.as_bytes(), &mut out, 2, &mut list, Some(0))
+        tree.read_members(doc.as_bytes(), &mut out, 2, &mut list)
             .unwrap();
         let d = doc.as_bytes();
         let names: Vec<String> = list
@@ -346,7 +358,7 @@ mod tests {
             big += &format!("\"m{}\":{i},", i % 70);
         }
         big += "\"m\\u0031\":\"last\"}}";
-        tree.read_members(big.as_bytes(), &mut out, 2, &mut list, Some(0))
+        tree.read_members(big.as_bytes(), &mut out, 2, &mut list)
             .unwrap();
         let v: Value = serde_json::from_str(&big).unwrap();
         let want: Vec<(String, Value)> = v["x"]
@@ -370,8 +382,7 @@ mod tests {
         assert_eq!(got.len(), 70);
         // Not an object: no members, whatever came before.
         let doc = br#"{"x":{"b":1},"x":[1]}"#;
-        tree.read_members(doc, &mut out, 2, &mut list, Some(0))
-            .unwrap();
+        tree.read_members(doc, &mut out, 2, &mut list).unwrap();
         assert_eq!(out[0].map(|s| s.kind), Some(Kind::Arr));
         assert_eq!(out[1], None);
     }

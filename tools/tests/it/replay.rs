@@ -140,6 +140,20 @@ fn count(url: &str, sql: &str) -> i64 {
     rt().block_on(async { client(url).await.query_one(sql, &[]).await.unwrap().get(0) })
 }
 
+/// The first column of every row of `sql`, as int8.
+fn ints(url: &str, sql: &str) -> Vec<i64> {
+    rt().block_on(async {
+        client(url)
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    })
+}
+
 struct Out {
     code: i32,
     summary: Value,
@@ -463,16 +477,7 @@ columns = [
 
 /// The `line` column of the N_MAPPING table, in order.
 fn event_lines(url: &str) -> Vec<i64> {
-    rt().block_on(async {
-        client(url)
-            .await
-            .query("SELECT line FROM events ORDER BY line", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    })
+    ints(url, "SELECT line FROM events ORDER BY line")
 }
 
 /// `--jsonl INPUT --mapping MAPPING --create-table --dead-letter DEAD [EXTRA...]`.
@@ -945,16 +950,7 @@ fn lost_connection_is_retried_without_loss_or_duplicates() {
     );
     assert!(killed >= 1, "the connection was never cut");
     assert!(summary["retries"].as_u64().unwrap() >= 1, "{summary}");
-    let offsets: Vec<i64> = rt().block_on(async {
-        client(&url)
-            .await
-            .query("SELECT kafka_offset FROM tel ORDER BY kafka_offset", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    });
+    let offsets = ints(&url, "SELECT kafka_offset FROM tel ORDER BY kafka_offset");
     assert_eq!(offsets, (0..total).collect::<Vec<_>>());
 }
 
